@@ -1,0 +1,164 @@
+// Command weft is the single Weft binary: the control plane, the single-machine
+// cluster, and the operator's tools, as subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"k8s.io/apimachinery/pkg/version"
+
+	"weft.dev/weft/kernel"
+	"weft.dev/weft/plugins/core"
+)
+
+// Set by the linker (see Makefile).
+var (
+	gitVersion = "v0.1.0-dev"
+	gitCommit  = "unknown"
+	buildDate  = "unknown"
+)
+
+// kubeCompat is the Kubernetes API level Weft serves; kubectl compares it with its own.
+const kubeMajor, kubeMinor = "1", "32"
+
+func versionInfo() version.Info {
+	return version.Info{
+		Major:      kubeMajor,
+		Minor:      kubeMinor,
+		GitVersion: "v" + kubeMajor + "." + kubeMinor + ".0-weft." + strings.TrimPrefix(gitVersion, "v"),
+		GitCommit:  gitCommit,
+		BuildDate:  buildDate,
+		GoVersion:  runtime.Version(),
+		Compiler:   runtime.Compiler,
+		Platform:   runtime.GOOS + "/" + runtime.GOARCH,
+	}
+}
+
+const usage = `weft: a Kubernetes-compatible orchestrator with WebAssembly plugins
+
+Usage:
+  weft server --data-dir DIR [--api-addr HOST:PORT]   run the control plane
+  weft up     --data-dir DIR [--api-addr HOST:PORT]   run a single-machine cluster
+  weft version                                        print the version
+
+Run 'weft COMMAND -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "server":
+		return serve(args[0], args[1:], stderr)
+	case "up":
+		return serve(args[0], args[1:], stderr)
+	case "version", "--version":
+		v := versionInfo()
+		fmt.Fprintf(stdout, "weft %s (Kubernetes API %s.%s, commit %s, %s)\n", gitVersion, v.Major, v.Minor, gitCommit, v.GoVersion)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "weft: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// serve runs `weft server` and `weft up`. Until the node agent exists, up is the
+// kernel alone; the node issue adds a local node to it.
+func serve(name string, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("weft "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", defaultDataDir(), "directory for all state")
+	apiAddr := fs.String("api-addr", "127.0.0.1:6443", "API listen address (HOST:PORT; port 0 picks a free port, written to DIR/kubeconfig)")
+	sans := fs.String("tls-san", "", "extra comma-separated names or IPs for the API serving certificate")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "weft %s: unexpected argument %q\n", name, fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "weft %s: %v\n", name, err)
+		return 2
+	}
+	kinds, err := core.Kinds()
+	if err != nil {
+		logger.Error("load built-in kinds", "err", err)
+		return 1
+	}
+	var extra []string
+	if *sans != "" {
+		extra = strings.Split(*sans, ",")
+	}
+	k, err := kernel.New(kernel.Config{
+		DataDir:   *dataDir,
+		APIAddr:   *apiAddr,
+		ExtraSANs: extra,
+		Logger:    logger,
+		Version:   versionInfo(),
+		Kinds:     kinds,
+		Admission: core.Admission{},
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "weft %s: %v\n", name, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := k.Run(ctx); err != nil {
+		logger.Error("kernel stopped", "err", err)
+		return 1
+	}
+	logger.Info("stopped")
+	return 0
+}
+
+func defaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/weft"
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return home + "/.weft"
+	}
+	return ".weft"
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
+}

@@ -1,0 +1,40 @@
+package kernel
+
+import (
+	"log/slog"
+	"time"
+
+	"k8s.io/apimachinery/pkg/version"
+
+	"weft.dev/weft/kernel/objects"
+	"weft.dev/weft/kernel/registry"
+)
+
+// Config is everything the kernel needs; it is read once by New.
+type Config struct {
+	// DataDir holds all state. It is created if missing.
+	DataDir string
+	// APIAddr is the API's host:port; port 0 picks a free port.
+	APIAddr string
+	// ExtraSANs are additional names or IPs for the serving certificate.
+	ExtraSANs []string
+	Logger    *slog.Logger
+	Version   version.Info
+
+	// Kinds are registered on start, before the API serves.
+	Kinds []registry.Kind
+	// Admission runs for every write; nil admits everything.
+	Admission objects.Admission
+
+	// WatchProgressInterval is how long an idle watch waits for a bookmark; 0 means
+	// the store's default (5s).
+	WatchProgressInterval time.Duration
+	// CompactInterval is how often history older than one interval is compacted;
+	// 0 means 5 minutes, as kube-apiserver asks of etcd.
+	CompactInterval time.Duration
+	// MaxMutatingInflight and MaxReadOnlyInflight bound concurrent requests (429 beyond).
+	MaxMutatingInflight int
+	MaxReadOnlyInflight int
+	// ShutdownTimeout bounds a graceful stop; 0 means 10s.
+	ShutdownTimeout time.Duration
+}

@@ -1,0 +1,61 @@
+package kernel
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"weft.dev/weft/store"
+)
+
+// storeObserver exports the store's group commits.
+type storeObserver struct {
+	latency prometheus.Histogram
+	txns    prometheus.Histogram
+}
+
+func newStoreObserver(reg prometheus.Registerer) *storeObserver {
+	o := &storeObserver{
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "weft_store_commit_duration_seconds",
+			Help:    "Time from applying a group commit to it being durable (fsynced).",
+			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1},
+		}),
+		txns: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "weft_store_commit_transactions",
+			Help:    "Transactions sharing one fsync (group commit size).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
+	}
+	reg.MustRegister(o.latency, o.txns)
+	return o
+}
+
+func (o *storeObserver) ObserveCommit(txns int, _ int, d time.Duration) {
+	o.latency.Observe(d.Seconds())
+	o.txns.Observe(float64(txns))
+}
+
+// storeCollector exports the store's current state when scraped.
+type storeCollector struct{ db *store.DB }
+
+var (
+	descRevision  = prometheus.NewDesc("weft_store_revision", "Last durable store revision.", nil, nil)
+	descCompacted = prometheus.NewDesc("weft_store_compacted_revision", "Revision history is compacted to.", nil, nil)
+	descWatchers  = prometheus.NewDesc("weft_store_watchers", "Open store watchers by group.", []string{"group"}, nil)
+)
+
+func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descRevision
+	ch <- descCompacted
+	ch <- descWatchers
+}
+
+func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.db.Stats()
+	ch <- prometheus.MustNewConstMetric(descRevision, prometheus.GaugeValue, float64(s.Revision))
+	ch <- prometheus.MustNewConstMetric(descCompacted, prometheus.GaugeValue, float64(s.CompactedRevision))
+	ch <- prometheus.MustNewConstMetric(descWatchers, prometheus.GaugeValue, float64(s.SyncedWatchers), "synced")
+	ch <- prometheus.MustNewConstMetric(descWatchers, prometheus.GaugeValue, float64(s.UnsyncedWatchers), "unsynced")
+	ch <- prometheus.MustNewConstMetric(descWatchers, prometheus.GaugeValue, float64(s.SlowWatchers), "slow")
+}

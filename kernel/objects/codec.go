@@ -1,0 +1,99 @@
+package objects
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	sigsjson "sigs.k8s.io/json"
+
+	"weft.dev/weft/kernel/registry"
+	"weft.dev/weft/store"
+)
+
+// decode turns a stored value into an object whose resourceVersion is the value's
+// mod revision.
+func (s *Service) decode(e *registry.Entry, kv store.KV) (*unstructured.Unstructured, error) {
+	raw := kv.Value
+	if e.EncryptAtRest || len(raw) > 0 && raw[0] != '{' {
+		if s.cfg.Cipher == nil {
+			return nil, apierrors.NewInternalError(fmt.Errorf("%s is encrypted at rest but no data key is configured", kv.Key))
+		}
+		plain, err := s.cfg.Cipher.open(kv.Key, raw)
+		if err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+		raw = plain
+	}
+	obj := map[string]any{}
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &obj); err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("decode %s: %w", kv.Key, err))
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	u.SetResourceVersion(strconv.FormatInt(kv.ModRevision, 10))
+	return u, nil
+}
+
+// encode turns an object into the value stored under key.
+func (s *Service) encode(e *registry.Entry, key string, u *unstructured.Unstructured) ([]byte, error) {
+	plain, err := s.marshal(u)
+	if err != nil {
+		return nil, err
+	}
+	return s.seal(e, key, plain)
+}
+
+// marshal encodes an object without resourceVersion and selfLink, which are not part
+// of the stored value, and enforces the size limit.
+func (s *Service) marshal(u *unstructured.Unstructured) ([]byte, error) {
+	meta, _ := u.Object["metadata"].(map[string]any)
+	rv, hadRV := meta["resourceVersion"]
+	link, hadLink := meta["selfLink"]
+	delete(meta, "resourceVersion")
+	delete(meta, "selfLink")
+	raw, err := json.Marshal(u.Object)
+	if hadRV {
+		meta["resourceVersion"] = rv
+	}
+	if hadLink {
+		meta["selfLink"] = link
+	}
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("encode %s: %w", u.GetName(), err))
+	}
+	if len(raw) > s.cfg.MaxObjectSize {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the object is %d bytes, over the limit of %d bytes", len(raw), s.cfg.MaxObjectSize))
+	}
+	return raw, nil
+}
+
+// seal wraps plain in the kind's at-rest envelope.
+func (s *Service) seal(e *registry.Entry, key string, plain []byte) ([]byte, error) {
+	if !e.EncryptAtRest {
+		return plain, nil
+	}
+	if s.cfg.Cipher == nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("%s is encrypted at rest but no data key is configured", e.Resource))
+	}
+	return s.cfg.Cipher.seal(key, plain), nil
+}
+
+// parseRV parses a resourceVersion; "" and "0" both mean "no particular revision".
+func parseRV(rv string) (int64, error) {
+	if rv == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(rv, 10, 64)
+	if err != nil || n < 0 {
+		return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", rv))
+	}
+	return n, nil
+}
+
+// Decode turns a stored value of kind e into an object, for kernel controllers that
+// watch the store directly.
+func (s *Service) Decode(e *registry.Entry, kv store.KV) (*unstructured.Unstructured, error) {
+	return s.decode(e, kv)
+}

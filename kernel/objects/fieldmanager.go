@@ -1,0 +1,143 @@
+package objects
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
+
+	"weft.dev/weft/kernel/registry"
+	wschema "weft.dev/weft/kernel/schema"
+)
+
+// fieldManagers builds server-side apply field managers from the registry's schemas,
+// once per registry generation.
+type fieldManagers struct {
+	reg *registry.Registry
+
+	mu     sync.Mutex
+	gen    uint64
+	tc     managedfields.TypeConverter
+	byKind map[fmKey]*managedfields.FieldManager
+}
+
+type fmKey struct {
+	gvk schema.GroupVersionKind
+	sub string
+}
+
+func newFieldManagers(reg *registry.Registry) *fieldManagers {
+	return &fieldManagers{reg: reg, byKind: map[fmKey]*managedfields.FieldManager{}}
+}
+
+// get returns the field manager for a kind and subresource ("" or "status").
+func (f *fieldManagers) get(e *registry.Entry, sub string) (*managedfields.FieldManager, error) {
+	snap := f.reg.Snapshot()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tc == nil || f.gen != snap.Generation {
+		kinds := map[schema.GroupVersionKind]*wschema.Structural{}
+		for _, x := range snap.Entries() {
+			kinds[x.GVK()] = x.Structural
+		}
+		tc, err := wschema.NewTypeConverter(kinds)
+		if err != nil {
+			return nil, fmt.Errorf("build server-side apply types: %w", err)
+		}
+		f.tc, f.gen, f.byKind = tc, snap.Generation, map[fmKey]*managedfields.FieldManager{}
+	}
+	key := fmKey{e.GVK(), sub}
+	if fm, ok := f.byKind[key]; ok {
+		return fm, nil
+	}
+	gv := e.GVK().GroupVersion()
+	reset := map[fieldpath.APIVersion]fieldpath.Filter{
+		fieldpath.APIVersion(gv.String()): fieldpath.NewExcludeSetFilter(resetFields(e, sub)),
+	}
+	fm, err := managedfields.NewDefaultCRDFieldManager(f.tc, unstructuredConverter{}, schemaDefaulter{e}, unstructuredCreater{}, e.GVK(), gv, sub, reset)
+	if err != nil {
+		return nil, err
+	}
+	f.byKind[key] = fm
+	return fm, nil
+}
+
+// resetFields are the fields a writer through this endpoint cannot own: status on the
+// main resource when a status subresource exists, and everything but status on the
+// status subresource.
+func resetFields(e *registry.Entry, sub string) *fieldpath.Set {
+	set := fieldpath.NewSet()
+	switch {
+	case sub == "" && e.Status:
+		set.Insert(fieldpath.MakePathOrDie("status"))
+	case sub == "status":
+		for name := range e.Structural.Schema().Properties {
+			if name != "status" && name != "apiVersion" && name != "kind" {
+				set.Insert(fieldpath.MakePathOrDie(name))
+			}
+		}
+	}
+	return set
+}
+
+// managerName picks the field manager: the request's, or the client's name from its
+// User-Agent as kube-apiserver does.
+func managerName(explicit, agent string) string {
+	if explicit != "" {
+		return explicit
+	}
+	name, _, _ := strings.Cut(agent, "/")
+	if len(name) > 128 {
+		name = name[:128]
+	}
+	if name == "" {
+		name = "unknown"
+	}
+	return name
+}
+
+// unstructuredConverter serves the single stored version of a kind: conversion is the
+// identity. Multi-version kinds would convert here.
+type unstructuredConverter struct{}
+
+func (unstructuredConverter) Convert(in, out, _ any) error {
+	u, ok1 := in.(*unstructured.Unstructured)
+	o, ok2 := out.(*unstructured.Unstructured)
+	if !ok1 || !ok2 {
+		return fmt.Errorf("unsupported conversion %T to %T", in, out)
+	}
+	o.Object = runtime.DeepCopyJSON(u.Object)
+	return nil
+}
+
+func (unstructuredConverter) ConvertToVersion(in runtime.Object, gv runtime.GroupVersioner) (runtime.Object, error) {
+	if k, ok := gv.KindForGroupVersionKinds([]schema.GroupVersionKind{in.GetObjectKind().GroupVersionKind()}); ok {
+		in.GetObjectKind().SetGroupVersionKind(k)
+	}
+	return in, nil
+}
+
+func (unstructuredConverter) ConvertFieldLabel(_ schema.GroupVersionKind, label, value string) (string, string, error) {
+	return label, value, nil
+}
+
+type schemaDefaulter struct{ e *registry.Entry }
+
+func (d schemaDefaulter) Default(in runtime.Object) {
+	if u, ok := in.(*unstructured.Unstructured); ok {
+		d.e.Structural.Default(u.Object)
+	}
+}
+
+type unstructuredCreater struct{}
+
+func (unstructuredCreater) New(kind schema.GroupVersionKind) (runtime.Object, error) {
+	u := &unstructured.Unstructured{Object: map[string]any{}}
+	u.SetGroupVersionKind(kind)
+	return u, nil
+}

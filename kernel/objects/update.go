@@ -1,0 +1,228 @@
+package objects
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"weft.dev/weft/kernel/registry"
+	"weft.dev/weft/store"
+)
+
+// maxUpdateAttempts bounds the read-modify-write loop under contention.
+const maxUpdateAttempts = 32
+
+// errRetry marks a store conflict the update loop retries because the caller did not
+// pin a resourceVersion.
+var errRetry = errors.New("retry")
+
+// Subresources the kernel implements for every kind that enables them.
+const (
+	SubStatus   = "status"
+	SubScale    = "scale"
+	SubFinalize = "finalize" // namespaces only
+)
+
+// Update replaces an object (or its status, or a namespace's finalizers). A
+// resourceVersion in obj is a precondition; without one the update is unconditional.
+func (s *Service) Update(ctx context.Context, e *registry.Entry, namespace, name, sub string, obj *unstructured.Unstructured, opts WriteOptions) (Result, error) {
+	if err := checkFieldValidation(opts.FieldValidation); err != nil {
+		return Result{}, err
+	}
+	if err := checkIdentity(e, obj); err != nil {
+		return Result{}, err
+	}
+	if obj.GetName() != "" && obj.GetName() != name {
+		return Result{}, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", obj.GetName(), name))
+	}
+	if e.Namespaced && obj.GetNamespace() != "" && obj.GetNamespace() != namespace {
+		return Result{}, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+	}
+	warnings, err := pruneAndDefault(e, obj, &opts)
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := metaOf(e, obj); err != nil {
+		return Result{}, err
+	}
+	pinned := obj.GetResourceVersion()
+	res, err := s.updateLoop(ctx, e, namespace, name, sub, opts, func(cur *unstructured.Unstructured) (*unstructured.Unstructured, bool, error) {
+		if pinned != "" && pinned != cur.GetResourceVersion() {
+			return nil, false, apierrors.NewConflict(gr(e), name, errModified)
+		}
+		return obj.DeepCopy(), false, nil
+	})
+	res.Warnings = append(warnings, res.Warnings...)
+	return res, err
+}
+
+// transform turns the current object into the next one. managed reports that it set
+// managedFields itself (server-side apply), so the loop must not track the change again.
+type transform func(cur *unstructured.Unstructured) (next *unstructured.Unstructured, managed bool, err error)
+
+// updateLoop is the optimistic-concurrency loop every update goes through: read,
+// transform, write with compare-and-swap, and try again when someone else wrote first.
+func (s *Service) updateLoop(ctx context.Context, e *registry.Entry, namespace, name, sub string, opts WriteOptions, fn transform) (Result, error) {
+	for attempt := 0; ; attempt++ {
+		cur, kv, err := s.get(ctx, e, namespace, name)
+		if err != nil {
+			return Result{}, err
+		}
+		next, managed, err := fn(cur.DeepCopy())
+		if err != nil {
+			return Result{}, err
+		}
+		res, err := s.commitUpdate(ctx, e, sub, cur, kv, next, managed, opts)
+		if errors.Is(err, errRetry) && attempt < maxUpdateAttempts {
+			continue
+		}
+		if errors.Is(err, errRetry) {
+			return Result{}, apierrors.NewConflict(gr(e), name, errModified)
+		}
+		return res, err
+	}
+}
+
+// commitUpdate turns next into the stored successor of cur: it restores what the
+// server owns, applies subresource rules, tracks managed fields, admits, validates and
+// writes with compare-and-swap on cur's revision.
+func (s *Service) commitUpdate(ctx context.Context, e *registry.Entry, sub string, cur *unstructured.Unstructured, kv store.KV, next *unstructured.Unstructured, managed bool, opts WriteOptions) (Result, error) {
+	name := cur.GetName()
+	if uid := next.GetUID(); uid != "" && uid != cur.GetUID() {
+		return Result{}, apierrors.NewConflict(gr(e), name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", uid, cur.GetUID()))
+	}
+	switch sub {
+	case "":
+		if e.Status {
+			copyField(cur, next, "status")
+		}
+	case SubStatus:
+		// Only status changes; managedFields carry the status writer's ownership.
+		mf, hasMF, _ := unstructured.NestedFieldNoCopy(next.Object, "metadata", "managedFields")
+		status, hasStatus := next.Object["status"]
+		next = cur.DeepCopy()
+		if hasMF {
+			_ = unstructured.SetNestedField(next.Object, mf, "metadata", "managedFields")
+		}
+		if hasStatus {
+			next.Object["status"] = status
+		} else {
+			delete(next.Object, "status")
+		}
+	case SubFinalize:
+		fs, hasFS, _ := unstructured.NestedFieldCopy(next.Object, "spec", "finalizers")
+		next = cur.DeepCopy()
+		if hasFS {
+			_ = unstructured.SetNestedField(next.Object, fs, "spec", "finalizers")
+		} else {
+			unstructured.RemoveNestedField(next.Object, "spec", "finalizers")
+		}
+	}
+	if isNamespace(e) {
+		prepareNamespaceUpdate(sub, cur, next)
+	}
+	next.SetName(cur.GetName())
+	next.SetNamespace(cur.GetNamespace())
+	next.SetUID(cur.GetUID())
+	next.SetCreationTimestamp(cur.GetCreationTimestamp())
+	next.SetDeletionTimestamp(cur.GetDeletionTimestamp())
+	next.SetDeletionGracePeriodSeconds(cur.GetDeletionGracePeriodSeconds())
+	next.SetResourceVersion(cur.GetResourceVersion())
+	next.SetSelfLink("")
+	next.SetGeneration(cur.GetGeneration())
+	user, _ := UserFrom(ctx)
+	a := &Attributes{Kind: e, Operation: OpUpdate, Namespace: cur.GetNamespace(), Name: name, Subresource: sub, Object: next, OldObject: cur, User: user, DryRun: opts.DryRun}
+	warnings, err := s.admit(ctx, a, func() error { return validate(e, a.Object, cur) })
+	if err != nil {
+		return Result{Warnings: warnings}, err
+	}
+	next = a.Object
+	// Judged on what will be stored: admission may undo a change (Secret stringData).
+	if contentChanged(e, cur.Object, next.Object) {
+		next.SetGeneration(cur.GetGeneration() + 1)
+	}
+	if !managed {
+		// Ownership is computed on the final, valid object, after admission.
+		fmSub := sub
+		if sub == SubFinalize {
+			fmSub = ""
+		}
+		fm, err := s.managers.get(e, fmSub)
+		if err != nil {
+			return Result{}, apierrors.NewInternalError(err)
+		}
+		next = fm.UpdateNoErrors(cur, next, managerName(opts.FieldManager, s.agent(ctx))).(*unstructured.Unstructured)
+	}
+
+	plain, err := s.marshal(next)
+	if err != nil {
+		return Result{Warnings: warnings}, err
+	}
+	if old, err := s.marshal(cur); err == nil && bytes.Equal(old, plain) {
+		// Nothing changed: kube-apiserver skips the write and keeps the revision.
+		return Result{Object: cur, Warnings: warnings}, nil
+	}
+	if opts.DryRun {
+		return Result{Object: next, Warnings: warnings}, nil
+	}
+	if next.GetDeletionTimestamp() != nil && !pendingFinalizers(e, next) {
+		// The last finalizer is gone: the deletion the client asked for completes now.
+		_, rev, err := s.store.Delete(ctx, kv.Key, kv.ModRevision)
+		if errors.Is(err, store.ErrConflict) {
+			return Result{}, errRetry
+		}
+		if err != nil {
+			return Result{Warnings: warnings}, storeError(e, name, err)
+		}
+		next.SetResourceVersion(strconv.FormatInt(rev, 10))
+		return Result{Object: next, Warnings: warnings}, nil
+	}
+	raw, err := s.seal(e, kv.Key, plain)
+	if err != nil {
+		return Result{Warnings: warnings}, err
+	}
+	nkv, err := s.store.Update(ctx, kv.Key, raw, kv.ModRevision)
+	if errors.Is(err, store.ErrConflict) {
+		return Result{}, errRetry
+	}
+	if err != nil {
+		return Result{Warnings: warnings}, storeError(e, name, err)
+	}
+	next.SetResourceVersion(strconv.FormatInt(nkv.ModRevision, 10))
+	return Result{Object: next, Warnings: warnings}, nil
+}
+
+// pendingFinalizers reports whether anything still holds the object's deletion.
+func pendingFinalizers(e *registry.Entry, obj *unstructured.Unstructured) bool {
+	if len(obj.GetFinalizers()) > 0 {
+		return true
+	}
+	return isNamespace(e) && len(NamespaceFinalizers(obj)) > 0
+}
+
+func copyField(from, to *unstructured.Unstructured, field string) {
+	if v, ok := from.Object[field]; ok {
+		to.Object[field] = v
+	} else {
+		delete(to.Object, field)
+	}
+}
+
+// Mutate changes an object through the normal update path: fn edits a copy of the
+// current object, then the change is admitted, validated and written with
+// compare-and-swap, retrying when someone else wrote first. Kernel controllers (garbage
+// collection, namespace lifecycle) write this way, so their writes obey the same rules
+// as a client's.
+func (s *Service) Mutate(ctx context.Context, e *registry.Entry, namespace, name, sub string, fn func(cur *unstructured.Unstructured) error, opts WriteOptions) (Result, error) {
+	return s.updateLoop(ctx, e, namespace, name, sub, opts, func(cur *unstructured.Unstructured) (*unstructured.Unstructured, bool, error) {
+		if err := fn(cur); err != nil {
+			return nil, false, err
+		}
+		return cur, false, nil
+	})
+}
