@@ -423,7 +423,9 @@ func (c *committer) apply(g *group) bool {
 	g.applied = time.Now()
 	if err := c.applyBatch(g.batch); err != nil {
 		c.err = err
-		_ = g.batch.Close()
+		if !c.db.wedged.Load() {
+			_ = g.batch.Close() // never handed to Pebble's commit pipeline
+		}
 		g.batch = nil
 		c.failGroup(g, err)
 		return false

@@ -51,7 +51,7 @@ func TestCrashDuringLoad(t *testing.T) {
 	}
 	dir := t.TempDir()
 	m := newCrashModel()
-	rounds := []string{"load", "load", "compact", "load"}
+	rounds := []string{"load", "load", "compact", "load", "compact", "load"}
 	for round, mode := range rounds {
 		t.Run(fmt.Sprintf("%d-%s", round, mode), func(t *testing.T) {
 			msgs := runCrashChild(t, dir, mode, round)
@@ -196,7 +196,7 @@ func crashChild(t *testing.T, dir string) {
 			for v := range 3 {
 				ops := make([]Op, 100)
 				for i := range ops {
-					ops[i] = Op{Type: OpUpdate, Key: fmt.Sprintf("bulk/%02d/%03d", b, i), Value: []byte(strconv.Itoa(v))}
+					ops[i] = Op{Type: OpUpdate, Key: fmt.Sprintf("bulk/r%d/%02d/%03d", round, b, i), Value: []byte(strconv.Itoa(v))}
 					if v == 0 {
 						ops[i].Type = OpCreate
 					}

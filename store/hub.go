@@ -511,6 +511,10 @@ func (h *hub) syncRound() (again, pending bool) {
 		switch {
 		case ringStart > 0 && c.nextRev >= ringStart:
 			src = recent
+		case errors.Is(logErr, ErrCompacted):
+			// History went while we read; the next round ends the watchers that
+			// needed it, and only those.
+			continue
 		case logErr != nil:
 			c.err = logErr
 			continue
@@ -539,32 +543,39 @@ func (h *hub) syncRound() (again, pending bool) {
 			continue // closed meanwhile
 		}
 		if c.err != nil {
-			if !errors.Is(c.err, ErrCompacted) {
-				h.log.Error("watch: reading the event log", "err", c.err)
-			}
+			h.log.Error("watch: reading the event log", "err", c.err)
 			h.end(w, c.err)
 			continue
 		}
-		for _, s := range c.segs {
-			if len(s.events) > 0 {
-				select {
-				case w.ch <- WatchResponse{Events: s.events, Revision: s.last}:
-					w.sent = true
-				default:
-					pending = true
-					goto next
-				}
-			}
-			w.nextRev = s.last + 1
+		if h.deliver(w, c.segs) {
 			again = true
 		}
 		if w.nextRev > h.published {
 			h.toUnsynced(w) // moves it to synced
 		}
-	next:
 	}
-	pending = pending || len(h.unsynced) > 0 || len(h.slow) > 0
+	pending = len(h.unsynced) > 0 || len(h.slow) > 0
 	return again && pending, pending
+}
+
+// deliver sends segs to an unsynced watcher until its buffer is full, advancing its
+// next revision past each segment delivered (or skipped, when it has no events). It
+// reports whether the watcher advanced. h.mu is held.
+func (h *hub) deliver(w *watcher, segs []segment) bool {
+	advanced := false
+	for _, s := range segs {
+		if len(s.events) > 0 {
+			select {
+			case w.ch <- WatchResponse{Events: s.events, Revision: s.last}:
+				w.sent = true
+			default:
+				return advanced
+			}
+		}
+		w.nextRev = s.last + 1
+		advanced = true
+	}
+	return advanced
 }
 
 func (h *hub) hasWork() bool {

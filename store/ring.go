@@ -169,7 +169,6 @@ func cut(chunks []*chunk, rev, startRev int64, prefix string, prevKV bool,
 			}
 			i = j
 		}
-		cur.last = max(cur.last, c.last)
 	}
 	if cur.last >= rev {
 		segs = append(segs, cur)

@@ -50,11 +50,14 @@ const (
 	// mod revision equals ModRevision.
 	OpDelete
 	// OpCheck writes nothing; it asserts that Key exists with mod revision ModRevision,
-	// or, when ModRevision is 0, that Key does not exist.
+	// or, when ModRevision is 0, that Key does not exist. A failed check reports
+	// ErrKeyExists (the key exists but should not), ErrNotFound (it does not exist but
+	// should) or ErrConflict (it exists at another revision).
 	OpCheck
 )
 
-// Op is one operation of a transaction.
+// Op is one operation of a transaction. Value is only allowed on OpCreate and OpUpdate,
+// and ModRevision only on OpUpdate, OpDelete and OpCheck (ErrInvalid otherwise).
 type Op struct {
 	Type        OpType
 	Key         string
@@ -124,9 +127,14 @@ type Event struct {
 // WatchResponse carries whole revisions, in order. A revision is never split across
 // two responses. A response with no events and Progress set is a progress
 // notification: every event up to Revision has been delivered.
+//
+// Events, and the KVs and values they hold, may be shared with other watchers of the
+// same revisions: treat them as read-only.
 type WatchResponse struct {
 	Events []Event
-	// Revision is the highest revision this response covers.
+	// Revision is the highest revision this response covers: once it is received, every
+	// event under the watched prefix up to Revision has been delivered. It may be above
+	// the last event's revision when later revisions did not touch the prefix.
 	Revision int64
 	Progress bool
 }
@@ -143,7 +151,9 @@ type WatchOptions struct {
 // Watcher streams the changes under a prefix.
 type Watcher interface {
 	// Responses delivers responses in revision order. The channel is closed when the
-	// watch ends; Err then tells why (nil after Close or context cancellation).
+	// watch ends; Err then tells why: nil after Close or context cancellation,
+	// ErrCompacted when it fell behind a compaction, ErrClosed or ErrFailed when the
+	// store closed or failed.
 	Responses() <-chan WatchResponse
 	// RequestProgress asks for a progress notification as soon as the watcher has
 	// delivered everything committed so far.
@@ -158,9 +168,19 @@ type Watcher interface {
 //
 // Every committed write is durable before it is acknowledged and before any reader or
 // watcher can observe it. Revisions only increase; each transaction commits at exactly
-// one revision.
+// one revision. The revision of an empty store is 0; the first write is revision 1.
+//
+// Keys are non-empty strings without NUL bytes (ErrInvalid otherwise); prefixes may be
+// empty, meaning every key. Values are copied: callers may reuse their buffers.
+//
+// A failed condition is reported as a *TxnError, which wraps ErrKeyExists, ErrNotFound
+// or ErrConflict; Create, Update and Delete report it with Index 0. A write whose ctx
+// ends while it waits returns ctx.Err(); if it was already being committed it may
+// still commit, as with any request whose answer is lost.
 type Interface interface {
-	// Get reads key at rev (0 for the current revision).
+	// Get reads key at rev (0 for the current revision). A rev below the compacted
+	// revision fails with ErrCompacted, one above the current revision with
+	// ErrFutureRevision; reading at the compacted revision itself works.
 	Get(ctx context.Context, key string, rev int64) (KV, error)
 	List(ctx context.Context, opts ListOptions) (ListResult, error)
 	// Count counts keys under prefix at the current revision.
@@ -173,16 +193,21 @@ type Interface interface {
 	// It returns the deleted version, with ModRevision set to that version's revision,
 	// and the revision of the delete.
 	Delete(ctx context.Context, key string, modRev int64) (prev KV, rev int64, err error)
-	// Txn applies ops atomically at one revision, or none of them.
+	// Txn applies ops atomically at one revision, or none of them. Every condition is
+	// evaluated against the state before the transaction; writing one key twice in a
+	// transaction is ErrInvalid. A transaction without writes (only checks, or no ops)
+	// takes no revision.
 	Txn(ctx context.Context, ops []Op) (TxnResult, error)
 
 	// Watch streams every change under prefix with revision >= fromRev. fromRev 0 means
-	// changes after the current revision. A fromRev at or below the compacted revision
-	// fails with ErrCompacted.
+	// changes after the current revision; a fromRev above the current revision waits
+	// for it. A fromRev at or below the compacted revision fails with ErrCompacted.
 	Watch(ctx context.Context, prefix string, fromRev int64, opts WatchOptions) (Watcher, error)
 
 	// Compact discards history below rev. Reads and watches below rev then fail with
-	// ErrCompacted. Keys whose latest version is below rev keep that version.
+	// ErrCompacted. Keys whose latest version is below rev keep that version. rev must
+	// be above the compacted revision (ErrCompacted otherwise) and at most the current
+	// revision (ErrFutureRevision otherwise).
 	Compact(ctx context.Context, rev int64) error
 
 	// CurrentRevision is the revision of the last durable commit.
@@ -190,5 +215,6 @@ type Interface interface {
 	// CompactedRevision is the revision history was last compacted to (0 if never).
 	CompactedRevision() int64
 
+	// Close releases the store; later calls fail with ErrClosed. It is idempotent.
 	Close() error
 }

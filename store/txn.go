@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 )
@@ -59,6 +60,13 @@ func (db *DB) Txn(ctx context.Context, ops []Op) (TxnResult, error) {
 	r := &request{ops: ops, size: size}
 	if err := db.committer.submit(ctx, r); err != nil {
 		return TxnResult{}, err
+	}
+	// The committed values are also in the watch events, shared by every watcher: the
+	// caller gets its own copies, free to modify.
+	for i := range r.res.KVs {
+		if v := r.res.KVs[i].Value; v != nil {
+			r.res.KVs[i].Value = bytes.Clone(v)
+		}
 	}
 	return r.res, nil
 }

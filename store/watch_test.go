@@ -6,11 +6,27 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"weft.dev/weft/store/internal/leaktest"
 )
+
+// recv returns the next response of w, failing the test if the watch ends or stalls.
+func recv(t *testing.T, w Watcher) WatchResponse {
+	t.Helper()
+	select {
+	case resp, ok := <-w.Responses():
+		if !ok {
+			t.Fatalf("watch ended: %v", w.Err())
+		}
+		return resp
+	case <-time.After(20 * time.Second):
+		t.Fatal("no watch response")
+	}
+	panic("unreachable")
+}
 
 func mkChunk(first int64, evs ...Event) *chunk {
 	c := &chunk{first: first, last: first - 1, events: evs}
@@ -117,7 +133,7 @@ func TestSharedEvents(t *testing.T) {
 	}
 	var first [2]*Event
 	for i, w := range ws {
-		resp := <-w.Responses()
+		resp := recv(t, w)
 		ev := &resp.Events[0]
 		if first[i%2] == nil {
 			first[i%2] = ev
@@ -150,7 +166,7 @@ func TestSlowWatcherGroups(t *testing.T) {
 	}
 	var got int64
 	for got < n {
-		resp := <-w.Responses()
+		resp := recv(t, w)
 		for _, ev := range resp.Events {
 			if got++; ev.KV.ModRevision != got {
 				t.Fatalf("event %d at revision %d", got, ev.KV.ModRevision)
@@ -161,7 +177,7 @@ func TestSlowWatcherGroups(t *testing.T) {
 	if _, err := db.Create(ctx, "last", nil); err != nil {
 		t.Fatal(err)
 	}
-	if resp := <-w.Responses(); len(resp.Events) != 1 || resp.Events[0].KV.Key != "last" {
+	if resp := recv(t, w); len(resp.Events) != 1 || resp.Events[0].KV.Key != "last" {
 		t.Fatalf("after catching up: %+v", resp)
 	}
 }
@@ -199,18 +215,20 @@ func TestSlowWatcherCompacted(t *testing.T) {
 	}
 }
 
-// TestReplayAfterReopen replays history that is only in the event log, in responses
-// that respect both the size limit and revision boundaries.
+// TestReplayAfterReopen replays a history that is only in the event log and larger than
+// one log read, while new revisions keep coming: the watcher must cross from the log to
+// the ring to live delivery in several rounds, with every response within the size
+// limit, revisions whole, and no revision missed or repeated.
 func TestReplayAfterReopen(t *testing.T) {
 	leaktest.Check(t)
 	mem := vfs.NewMem()
 	db := openTest(t, "db", testOptions(mem))
 	ctx := bg(t)
-	const txns, perTxn = 40, 100 // 4000 events, revisions of 100
+	const txns, perTxn = 120, 100 // 12000 events, revisions of 100
 	for i := range txns {
 		ops := make([]Op, perTxn)
 		for j := range ops {
-			ops[j] = Op{Type: OpCreate, Key: fmt.Sprintf("t%02d/%03d", i, j), Value: []byte("v")}
+			ops[j] = Op{Type: OpCreate, Key: fmt.Sprintf("t%03d/%03d", i, j), Value: []byte("v")}
 		}
 		if _, err := db.Txn(ctx, ops); err != nil {
 			t.Fatal(err)
@@ -223,13 +241,37 @@ func TestReplayAfterReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	var got int
-	for got < txns*perTxn {
-		resp := <-w.Responses()
-		if len(resp.Events)%perTxn != 0 || len(resp.Events) > maxResponseEvents {
-			t.Fatalf("response of %d events: revisions split or size limit ignored", len(resp.Events))
+	const extra = 300
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range extra {
+			if _, err := db.Create(ctx, fmt.Sprintf("x/%03d", i), nil); err != nil {
+				t.Error(err)
+				return
+			}
 		}
-		got += len(resp.Events)
+	})
+	var got, last int64
+	for got < txns*perTxn+extra {
+		resp := recv(t, w)
+		if len(resp.Events) > maxResponseEvents {
+			t.Fatalf("response of %d events, limit %d", len(resp.Events), maxResponseEvents)
+		}
+		for i, ev := range resp.Events {
+			rev := ev.KV.ModRevision
+			if rev != last && rev != last+1 {
+				t.Fatalf("revision %d after %d", rev, last)
+			}
+			if i == 0 && rev == last {
+				t.Fatalf("revision %d split across responses", rev)
+			}
+			last = rev
+			got++
+		}
+	}
+	wg.Wait()
+	if last != txns+extra {
+		t.Fatalf("last revision %d, want %d", last, txns+extra)
 	}
 }
 

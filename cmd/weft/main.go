@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -90,6 +92,7 @@ func serve(name string, args []string, stderr io.Writer) int {
 	sans := fs.String("tls-san", "", "extra comma-separated names or IPs for the API serving certificate")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	pprofAddr := fs.String("pprof-addr", "", "serve Go's net/http/pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -127,6 +130,14 @@ func serve(name string, args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "weft %s: %v\n", name, err)
 		return 1
+	}
+	if *pprofAddr != "" {
+		go func() {
+			// pprof registers on http.DefaultServeMux; nothing else in weft uses it.
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				logger.Error("pprof", "err", err)
+			}
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

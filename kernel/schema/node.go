@@ -52,6 +52,9 @@ type node struct {
 	nullable        bool
 	intOrString     bool
 	preserveUnknown bool
+	// embedded marks x-kubernetes-embedded-resource: Compile gave the node
+	// apiVersion, kind and metadata; Validate requires the first two.
+	embedded bool
 	// isRoot marks the object root: its metadata is validated by the kernel,
 	// not by this schema (see Structural.metaCheck).
 	isRoot bool

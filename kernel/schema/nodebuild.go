@@ -38,6 +38,7 @@ func buildNode(s *spec.Schema, where string) (*node, error) {
 	}
 	n.intOrString, _ = s.Extensions[extIntOrString].(bool)
 	n.preserveUnknown, _ = s.Extensions[extPreserveUnknown].(bool)
+	n.embedded, _ = s.Extensions[extEmbedded].(bool)
 	setFormat(n)
 
 	if len(s.Properties) > 0 {

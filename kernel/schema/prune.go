@@ -28,7 +28,7 @@ func (s *Structural) Prune(obj map[string]any) []string {
 type pruner struct {
 	segs   []seg
 	pruned []string
-	buf    [32]seg
+	buf    [16]seg
 }
 
 func newPruner() *pruner {

@@ -294,3 +294,32 @@ func TestValidateSkipsMetadata(t *testing.T) {
 		t.Errorf("unexpected errors: %v", errs)
 	}
 }
+
+func TestValidateEmbeddedResource(t *testing.T) {
+	s := mustCompile(t, `{"type": "object", "properties": {"spec": {"type": "object", "properties": {
+		"template": {"type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true}}}}}`)
+	tests := []struct {
+		obj  string
+		want []string
+	}{
+		{`{"spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"anything": true}}}}`, nil},
+		{`{"spec": {"template": {}}}`, []string{
+			`spec.template.apiVersion: Required value`,
+			`spec.template.kind: Required value`,
+		}},
+		{`{"spec": {"template": {"apiVersion": "a/b/c", "kind": "Not_A_Kind"}}}`, []string{
+			`spec.template.apiVersion: Invalid value: "a/b/c": unexpected GroupVersion string: a/b/c`,
+			`spec.template.kind: Invalid value: "Not_A_Kind": may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')`,
+		}},
+		{`{"spec": {"template": {"apiVersion": 1, "kind": ""}}}`, []string{
+			`spec.template.apiVersion: Invalid value: "integer": spec.template.apiVersion in body must be of type string: "integer"`,
+			`spec.template.kind: Invalid value: "": must not be empty`,
+		}},
+	}
+	for _, tc := range tests {
+		got := errorStrings(s.Validate(mustObject(t, tc.obj)))
+		if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+			t.Errorf("%s:\n got: %q\nwant: %q", tc.obj, got, tc.want)
+		}
+	}
+}

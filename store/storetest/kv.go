@@ -265,6 +265,14 @@ func testValueIsolation(t *testing.T, open Open) {
 	if again := mustGet(t, s, "a", 0); string(again.Value) != "abc" {
 		t.Fatalf("Get returned the store's own buffer: %q", again.Value)
 	}
+	// A write's result is the caller's to modify too: not the store's, nor a watcher's.
+	w := mustWatch(t, s, "b", 0, store.WatchOptions{})
+	kv := mustCreate(t, s, "b", "xyz")
+	kv.Value[0] = 'Q'
+	if got := mustGet(t, s, "b", 0); string(got.Value) != "xyz" {
+		t.Fatalf("Create returned the store's own buffer: %q", got.Value)
+	}
+	wantEvents(t, collect(t, w, 1), false, `PUT {b="xyz" c2 m2}`)
 }
 
 func testEmptyValue(t *testing.T, open Open) {

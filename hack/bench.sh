@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# make bench: runs every benchmark once over its bounded workload and prints each
+# figure beside its anchor. The raw `go test` output goes to stderr and to
+# bin/bench.out; the comparison table goes to stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p bin
+{
+	go test -run '^$' -bench 'DurablePut|WatchFanout' -benchtime 1x -timeout 30m ./store/
+	go test -run '^$' -bench 'APICreate' -benchtime 1x -timeout 10m ./cmd/weft/
+	go test -run '^$' -bench 'PodValidateAnchor' -timeout 5m ./kernel/schema/
+} 2>&1 | tee bin/bench.out | go run ./hack/benchreport

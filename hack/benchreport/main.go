@@ -1,0 +1,138 @@
+// Command benchreport reads `go test -bench` output and prints each of Weft's figures
+// beside its anchor, with the ratio between them and the goal the issues set. An anchor
+// is either measured in the same run (etcd, kube-openapi) or a published figure, and
+// the report says which.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// row is one line of the report.
+type row struct {
+	title string
+	// bench and metric name our figure.
+	bench, metric string
+	// The anchor is either measured (anchorBench/anchorMetric, defaulting to our bench
+	// and metric) or published.
+	anchorBench, anchorMetric string
+	published                 float64
+	anchorName                string
+	higherIsBetter            bool
+	// goal, when set, is the ratio ours/anchor the issue asks for (or better).
+	goal     float64
+	goalText string
+	// absolute, when set, is an absolute goal on our figure (same unit).
+	absolute float64
+}
+
+var rows = []row{
+	{title: "durable writes, 1 writer (ops/s)", bench: "BenchmarkDurablePut/weft/writers=1", metric: "ops/s", anchorBench: "BenchmarkDurablePut/etcd/writers=1", anchorName: "etcd, same run", higherIsBetter: true},
+	{title: "durable writes, 1 writer, p99 (ms)", bench: "BenchmarkDurablePut/weft/writers=1", metric: "p99-ms", anchorBench: "BenchmarkDurablePut/etcd/writers=1", anchorName: "etcd, same run"},
+	{title: "durable writes, 16 writers (ops/s)", bench: "BenchmarkDurablePut/weft/writers=16", metric: "ops/s", anchorBench: "BenchmarkDurablePut/etcd/writers=16", anchorName: "etcd, same run", higherIsBetter: true},
+	{title: "durable writes, 16 writers, p99 (ms)", bench: "BenchmarkDurablePut/weft/writers=16", metric: "p99-ms", anchorBench: "BenchmarkDurablePut/etcd/writers=16", anchorName: "etcd, same run"},
+	{title: "durable writes, 256 writers (ops/s)", bench: "BenchmarkDurablePut/weft/writers=256", metric: "ops/s", anchorBench: "BenchmarkDurablePut/etcd/writers=256", anchorName: "etcd, same run", higherIsBetter: true, goal: 1, goalText: ">= etcd"},
+	{title: "durable writes, 256 writers, p50 (ms)", bench: "BenchmarkDurablePut/weft/writers=256", metric: "p50-ms", anchorBench: "BenchmarkDurablePut/etcd/writers=256", anchorName: "etcd, same run"},
+	{title: "durable writes, 256 writers, p99 (ms)", bench: "BenchmarkDurablePut/weft/writers=256", metric: "p99-ms", anchorBench: "BenchmarkDurablePut/etcd/writers=256", anchorName: "etcd, same run", goal: 1, goalText: "<= etcd"},
+	{title: "watch fan-out, 10k watchers (events/s)", bench: "BenchmarkWatchFanout", metric: "events/s", published: 95000, anchorName: "etcd, published 45k-95k/s (upper bound)", higherIsBetter: true},
+	{title: "API creates at 1000 req/s, p50 (ms)", bench: "BenchmarkAPICreate", metric: "p50-ms", published: 1000, anchorName: "Kubernetes SLO p99 1 s"},
+	{title: "API creates at 1000 req/s, p99 (ms)", bench: "BenchmarkAPICreate", metric: "p99-ms", published: 1000, anchorName: "Kubernetes SLO p99 1 s", absolute: 10, goalText: "<= 10 ms"},
+	{title: "API creates at 1000 req/s, p99 (ms) vs k3s", bench: "BenchmarkAPICreate", metric: "p99-ms", published: 1400, anchorName: "k3s/SQLite, published mean 1.4 s at 200 req/s"},
+	{title: "API creates, achieved rate (req/s)", bench: "BenchmarkAPICreate", metric: "req/s", published: 1000, anchorName: "offered load", higherIsBetter: true},
+	{title: "schema validation of a Pod (ns)", bench: "BenchmarkPodValidateAnchor", metric: "ns/op", anchorMetric: "kube-openapi-ns/op", anchorName: "kube-openapi validator (apiextensions), same run"},
+}
+
+var lineRE = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
+
+// parse collects metric values by benchmark name (GOMAXPROCS suffix removed).
+func parse(r io.Reader, echo io.Writer) map[string]map[string]float64 {
+	out := map[string]map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(echo, line)
+		m := lineRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		fields := strings.Fields(m[3])
+		metrics := map[string]float64{}
+		for i := 0; i+1 < len(fields); i += 2 {
+			if v, err := strconv.ParseFloat(fields[i], 64); err == nil {
+				metrics[fields[i+1]] = v
+			}
+		}
+		out[m[1]] = metrics
+	}
+	return out
+}
+
+func main() {
+	results := parse(os.Stdin, os.Stderr)
+	w := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "FIGURE\tWEFT\tANCHOR\tANCHOR IS\tWEFT/ANCHOR\tGOAL")
+	for _, r := range rows {
+		ours, ok := results[r.bench][r.metric]
+		if !ok {
+			fmt.Fprintf(w, "%s\tnot measured\t\t%s\t\t%s\n", r.title, r.anchorName, r.goalText)
+			continue
+		}
+		anchor := r.published
+		if r.anchorBench != "" || r.anchorMetric != "" {
+			ab, am := r.anchorBench, r.anchorMetric
+			if ab == "" {
+				ab = r.bench
+			}
+			if am == "" {
+				am = r.metric
+			}
+			v, ok := results[ab][am]
+			if !ok {
+				fmt.Fprintf(w, "%s\t%s\tnot measured\t%s\t\t%s\n", r.title, num(ours), r.anchorName, r.goalText)
+				continue
+			}
+			anchor = v
+		}
+		ratio := ours / anchor
+		verdict := r.goalText
+		switch {
+		case r.goal > 0 && r.higherIsBetter:
+			verdict += mark(ratio >= r.goal)
+		case r.goal > 0:
+			verdict += mark(ratio <= r.goal)
+		case r.absolute > 0:
+			verdict += mark(ours <= r.absolute)
+		}
+		better := "lower is better"
+		if r.higherIsBetter {
+			better = "higher is better"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.2fx (%s)\t%s\n", r.title, num(ours), num(anchor), r.anchorName, ratio, better, verdict)
+	}
+	w.Flush()
+}
+
+func mark(met bool) string {
+	if met {
+		return " (met)"
+	}
+	return " (NOT met)"
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 1000:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 3, 64)
+}
