@@ -5,9 +5,8 @@ GO      ?= go
 BIN     := bin/weft
 DATA    ?= /var/lib/weft
 API     ?= 127.0.0.1:6443
-VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.1.0-dev)
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS := -X main.gitVersion=$(VERSION) -X main.gitCommit=$(COMMIT) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS := -X main.gitCommit=$(COMMIT) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 # System packages: containerd, runc and the CNI plugins run pods; busybox-static is
 # the source of the test image. etcd-server is the anchor of `make bench`.

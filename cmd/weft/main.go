@@ -23,11 +23,13 @@ import (
 	"weft.dev/weft/plugins/core"
 )
 
+// weftVersion is Weft's own version.
+const weftVersion = "v0.1.0"
+
 // Set by the linker (see Makefile).
 var (
-	gitVersion = "v0.1.0-dev"
-	gitCommit  = "unknown"
-	buildDate  = "unknown"
+	gitCommit = "unknown"
+	buildDate = "unknown"
 )
 
 // kubeCompat is the Kubernetes API level Weft serves; kubectl compares it with its own.
@@ -37,7 +39,7 @@ func versionInfo() version.Info {
 	return version.Info{
 		Major:      kubeMajor,
 		Minor:      kubeMinor,
-		GitVersion: "v" + kubeMajor + "." + kubeMinor + ".0-weft." + strings.TrimPrefix(gitVersion, "v"),
+		GitVersion: "v" + kubeMajor + "." + kubeMinor + ".0-weft." + strings.TrimPrefix(weftVersion, "v"),
 		GitCommit:  gitCommit,
 		BuildDate:  buildDate,
 		GoVersion:  runtime.Version(),
@@ -72,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[0], args[1:], stderr)
 	case "version", "--version":
 		v := versionInfo()
-		fmt.Fprintf(stdout, "weft %s (Kubernetes API %s.%s, commit %s, %s)\n", gitVersion, v.Major, v.Minor, gitCommit, v.GoVersion)
+		fmt.Fprintf(stdout, "weft %s (Kubernetes API %s.%s, commit %s, %s)\n", weftVersion, v.Major, v.Minor, gitCommit, v.GoVersion)
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -44,6 +45,7 @@ type Collector struct {
 	graph *graph
 	// terminating holds the namespaces being deleted.
 	terminating map[string]bool
+	index       atomic.Pointer[prefixIndex]
 	// synced is closed once the initial state has been loaded.
 	synced chan struct{}
 
@@ -187,13 +189,26 @@ func (c *Collector) entryFor(key string) *registry.Entry {
 	if j < 0 {
 		return nil
 	}
-	prefix := key[:1+i+1+j+1]
-	for _, e := range c.reg.Snapshot().Entries() {
-		if e.Prefix == prefix {
-			return e
-		}
+	return c.prefixes().byPrefix[key[:1+i+1+j+1]]
+}
+
+// prefixIndex maps storage prefixes to kinds for one registry generation.
+type prefixIndex struct {
+	generation uint64
+	byPrefix   map[string]*registry.Entry
+}
+
+func (c *Collector) prefixes() *prefixIndex {
+	snap := c.reg.Snapshot()
+	if idx := c.index.Load(); idx != nil && idx.generation == snap.Generation {
+		return idx
 	}
-	return nil
+	idx := &prefixIndex{generation: snap.Generation, byPrefix: map[string]*registry.Entry{}}
+	for _, e := range snap.Entries() {
+		idx.byPrefix[e.Prefix] = e
+	}
+	c.index.Store(idx)
+	return idx
 }
 
 func (c *Collector) decode(kv store.KV) (*registry.Entry, *unstructured.Unstructured) {
