@@ -99,6 +99,11 @@ func TestConfigMapLifecycle(t *testing.T) {
 func TestSecretsAreEncryptedAtRest(t *testing.T) {
 	c := kerneltest.Start(t, kerneltest.Options{})
 	ctx := ctxT(t)
+	w, err := c.Client.CoreV1().Secrets("default").Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "db"},
 		StringData: map[string]string{"password": "correct-horse-battery-staple"},
@@ -109,6 +114,9 @@ func TestSecretsAreEncryptedAtRest(t *testing.T) {
 	}
 	if string(created.Data["password"]) != "correct-horse-battery-staple" || created.Type != corev1.SecretTypeOpaque || len(created.StringData) != 0 {
 		t.Fatalf("stringData must fold into data and type default to Opaque: %+v", created)
+	}
+	if ev := <-w.ResultChan(); ev.Type != watch.Added || string(ev.Object.(*corev1.Secret).Data["password"]) != "correct-horse-battery-staple" {
+		t.Fatalf("watch of secrets: %s %+v", ev.Type, ev.Object)
 	}
 	kv, err := c.Kernel.Objects().Store().Get(ctx, "/core/secrets/default/db", 0)
 	if err != nil {
