@@ -153,6 +153,9 @@ func (k *Kernel) Addr() string { return k.listener.Addr().String() }
 // Objects is the object service, for in-process callers and tests.
 func (k *Kernel) Objects() *objects.Service { return k.objects }
 
+// API is the API server, for parts that add extension subresources before Run.
+func (k *Kernel) API() *apiserver.Server { return k.api }
+
 // Registry is the kind registry.
 func (k *Kernel) Registry() *registry.Registry { return k.reg }
 

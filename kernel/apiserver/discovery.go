@@ -19,9 +19,10 @@ var (
 	subresourceVerbs = []string{"get", "patch", "update"}
 )
 
-// discoveryDocs are the discovery documents of one registry generation.
+// discoveryDocs are the discovery documents of one registry and extensions generation.
 type discoveryDocs struct {
 	generation  uint64
+	extGen      uint64
 	groups      metav1.APIGroupList // non-core groups, for /apis
 	groupByName map[string]metav1.APIGroup
 	resources   map[string]*metav1.APIResourceList // by group/version ("v1" for core)
@@ -29,26 +30,38 @@ type discoveryDocs struct {
 	aggGroups   apidiscoveryv2.APIGroupDiscoveryList
 }
 
-// discoveryCache rebuilds the documents when the registry changes.
+// discoveryCache rebuilds the documents when the registry or the extension
+// subresources change.
 type discoveryCache struct {
 	reg  *registry.Registry
+	ext  extensionSource
 	mu   sync.Mutex
 	docs *discoveryDocs
 }
 
-func newDiscoveryCache(reg *registry.Registry) *discoveryCache { return &discoveryCache{reg: reg} }
+// extensionSource lists extension subresources; *Server is one.
+type extensionSource interface {
+	extensionsFor(e *registry.Entry) []Subresource
+	extensionsGeneration() uint64
+}
+
+func newDiscoveryCache(reg *registry.Registry, ext extensionSource) *discoveryCache {
+	return &discoveryCache{reg: reg, ext: ext}
+}
 
 func (c *discoveryCache) get() *discoveryDocs {
 	snap := c.reg.Snapshot()
+	extGen := c.ext.extensionsGeneration()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.docs == nil || c.docs.generation != snap.Generation {
-		c.docs = buildDiscovery(snap)
+	if c.docs == nil || c.docs.generation != snap.Generation || c.docs.extGen != extGen {
+		c.docs = buildDiscovery(snap, c.ext)
+		c.docs.extGen = extGen
 	}
 	return c.docs
 }
 
-func buildDiscovery(snap *registry.Snapshot) *discoveryDocs {
+func buildDiscovery(snap *registry.Snapshot, ext extensionSource) *discoveryDocs {
 	d := &discoveryDocs{
 		generation:  snap.Generation,
 		groupByName: map[string]metav1.APIGroup{},
@@ -83,6 +96,9 @@ func buildDiscovery(snap *registry.Snapshot) *discoveryDocs {
 			agg.Scope = apidiscoveryv2.ScopeNamespace
 		}
 		subs := subresources(e)
+		for _, x := range ext.extensionsFor(e) {
+			subs = append(subs, subresource{x.Name, x.Kind, x.Verbs})
+		}
 		for _, sub := range subs {
 			kind := sub.kind
 			rl.APIResources = append(rl.APIResources, metav1.APIResource{

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"unicode"
 
@@ -32,6 +33,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 	if !ok {
 		writeStatus(w, apierrors.NewNotFound(notFoundGR, ""))
 		return
+	}
+	if ri.Subresource != "" && ri.Name != "" {
+		if sr, ok := s.extension(e, ri.Subresource); ok {
+			s.serveExtension(w, r, e, ri, sr)
+			return
+		}
 	}
 	if err := checkScope(e, ri); err != nil {
 		writeStatus(w, err)
@@ -63,6 +70,18 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri reques
 	default:
 		writeStatus(w, apierrors.NewMethodNotSupported(schema.GroupResource{Group: e.Group, Resource: e.Resource}, ri.Verb))
 	}
+}
+
+func (s *Server) serveExtension(w http.ResponseWriter, r *http.Request, e *registry.Entry, ri requestInfo, sr Subresource) {
+	if (e.Namespaced && ri.Namespace == "") || (!e.Namespaced && ri.Namespace != "") {
+		writeStatus(w, apierrors.NewNotFound(notFoundGR, ""))
+		return
+	}
+	if !slices.Contains(sr.Verbs, ri.Verb) {
+		writeStatus(w, apierrors.NewMethodNotSupported(schema.GroupResource{Group: e.Group, Resource: e.Resource + "/" + ri.Subresource}, ri.Verb))
+		return
+	}
+	sr.Handler.ServeSubresource(w, r, SubresourceRequest{Kind: e, Namespace: ri.Namespace, Name: ri.Name, Subresource: ri.Subresource, Verb: ri.Verb})
 }
 
 // checkScope rejects a namespace on a cluster-scoped kind, a missing namespace where

@@ -52,6 +52,7 @@ type Server struct {
 	readOnly *limiter
 	disc     *discoveryCache
 	openapi  *openapiCache
+	ext      extensions
 
 	// longRunning ends watches when the server shuts down: http.Server.Shutdown
 	// waits for open requests, and a watch would otherwise keep it waiting.
@@ -86,7 +87,7 @@ func New(cfg Config) *Server {
 		cfg.Ready = func() error { return nil }
 	}
 	lr, stop := context.WithCancel(context.Background())
-	return &Server{
+	s := &Server{
 		longRunning:     lr,
 		stopLongRunning: stop,
 		cfg:             cfg,
@@ -95,9 +96,10 @@ func New(cfg Config) *Server {
 		reg:             cfg.Registry,
 		mutating:        newLimiter(cfg.MaxMutatingInflight, "mutating"),
 		readOnly:        newLimiter(cfg.MaxReadOnlyInflight, "readOnly"),
-		disc:            newDiscoveryCache(cfg.Registry),
 		openapi:         newOpenAPICache(cfg.Registry, cfg.Version),
 	}
+	s.disc = newDiscoveryCache(cfg.Registry, s)
+	return s
 }
 
 // CloseLongRunning ends every open watch. Call it when shutdown begins.

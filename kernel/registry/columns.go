@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -14,12 +13,20 @@ import (
 
 type compiledColumn struct {
 	Column
-	tmpl string
+	count [][]string
+	// segments is the parsed template: literal text and expressions.
+	segments []segment
+}
+
+// segment is one piece of a column template.
+type segment struct {
+	text string
+	// op is 0 for literal text, '=' for a value, '#' for a count of results and '+'
+	// for a sum of numeric results.
+	op byte
 	// A parsed jsonpath.JSONPath keeps state while it runs, so concurrent requests
 	// each borrow their own from the pool.
 	parsed *sync.Pool
-	count  [][]string
-	single bool // the template is one {expression}: keep the value's JSON type
 }
 
 func compileColumn(c Column) (compiledColumn, error) {
@@ -39,21 +46,101 @@ func compileColumn(c Column) (compiledColumn, error) {
 		}
 		return cc, nil
 	}
-	cc.tmpl = c.JSONPath
-	if !strings.Contains(cc.tmpl, "{") {
-		cc.tmpl = "{" + cc.tmpl + "}"
+	tmpl := c.JSONPath
+	if !strings.Contains(tmpl, "{") {
+		tmpl = "{" + tmpl + "}"
 	}
-	if err := jsonpath.New(c.Name).AllowMissingKeys(true).Parse(cc.tmpl); err != nil {
+	segs, err := parseTemplate(tmpl)
+	if err != nil {
 		return cc, err
 	}
-	tmpl := cc.tmpl
-	cc.parsed = &sync.Pool{New: func() any {
-		jp := jsonpath.New("column").AllowMissingKeys(true)
-		_ = jp.Parse(tmpl) // parsed once above already
-		return jp
-	}}
-	cc.single = strings.Count(tmpl, "{") == 1 && strings.HasPrefix(tmpl, "{") && strings.HasSuffix(tmpl, "}")
+	cc.segments = segs
 	return cc, nil
+}
+
+// parseTemplate splits "text{expr}text{#expr}" into segments. Beyond kubectl's
+// JSONPath, {#expr} counts the results of expr and {+expr} sums them, so that columns
+// such as READY (ready containers / containers) need no code.
+func parseTemplate(tmpl string) ([]segment, error) {
+	var segs []segment
+	for tmpl != "" {
+		i := strings.IndexByte(tmpl, '{')
+		if i < 0 {
+			segs = append(segs, segment{text: tmpl})
+			break
+		}
+		if i > 0 {
+			segs = append(segs, segment{text: tmpl[:i]})
+		}
+		j := strings.IndexByte(tmpl[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("unclosed { in %q", tmpl)
+		}
+		expr := tmpl[i+1 : i+j]
+		op := byte('=')
+		if expr != "" && (expr[0] == '#' || expr[0] == '+') {
+			op, expr = expr[0], expr[1:]
+		}
+		expr = "{" + expr + "}"
+		if err := jsonpath.New("column").AllowMissingKeys(true).Parse(expr); err != nil {
+			return nil, err
+		}
+		segs = append(segs, segment{op: op, parsed: &sync.Pool{New: func() any {
+			jp := jsonpath.New("column").AllowMissingKeys(true)
+			_ = jp.Parse(expr) // parsed once above already
+			return jp
+		}}})
+		tmpl = tmpl[i+j+1:]
+	}
+	return segs, nil
+}
+
+// eval returns the segment's value: the single result of a value expression (nil if
+// there is not exactly one), a count, a sum, or the literal text.
+func (sg *segment) eval(obj map[string]any) any {
+	if sg.op == 0 {
+		return sg.text
+	}
+	jp := sg.parsed.Get().(*jsonpath.JSONPath)
+	defer sg.parsed.Put(jp)
+	results, err := jp.FindResults(obj)
+	if err != nil {
+		return nil
+	}
+	var vals []any
+	for _, rs := range results {
+		for _, r := range rs {
+			if r.IsValid() && r.CanInterface() {
+				vals = append(vals, r.Interface())
+			}
+		}
+	}
+	switch sg.op {
+	case '#':
+		return int64(len(vals))
+	case '+':
+		sum := int64(0)
+		for _, v := range vals {
+			switch n := v.(type) {
+			case int64:
+				sum += n
+			case float64:
+				sum += int64(n)
+			}
+		}
+		return sum
+	}
+	switch len(vals) {
+	case 0:
+		return nil
+	case 1:
+		return vals[0]
+	}
+	parts := make([]string, len(vals))
+	for i, v := range vals {
+		parts[i] = str(v)
+	}
+	return strings.Join(parts, ",")
 }
 
 // ColumnDef is a column as a Table announces it.
@@ -98,20 +185,29 @@ func (c *compiledColumn) cell(obj map[string]any, now time.Time) any {
 		}
 		return n
 	}
-	jp := c.parsed.Get().(*jsonpath.JSONPath)
-	defer c.parsed.Put(jp)
-	if c.single {
-		results, err := jp.FindResults(obj)
-		if err != nil || len(results) != 1 || len(results[0]) != 1 {
+	if len(c.segments) == 1 {
+		return c.typed(c.translate(c.segments[0].eval(obj)), now)
+	}
+	var b strings.Builder
+	for i := range c.segments {
+		v := c.segments[i].eval(obj)
+		if v == nil {
 			return nil
 		}
-		return c.typed(results[0][0].Interface(), now)
+		b.WriteString(str(v))
 	}
-	var buf bytes.Buffer
-	if err := jp.Execute(&buf, obj); err != nil || buf.Len() == 0 {
-		return nil
+	return c.typed(c.translate(b.String()), now)
+}
+
+// translate maps a value through the column's Values table, if any.
+func (c *compiledColumn) translate(v any) any {
+	if c.Values == nil {
+		return v
 	}
-	return c.typed(buf.String(), now)
+	if t, ok := c.Values[str(v)]; ok {
+		return t
+	}
+	return v
 }
 
 func (c *compiledColumn) typed(v any, now time.Time) any {

@@ -62,11 +62,15 @@ type Column struct {
 	Description string
 	Priority    int32 // >0 only with -o wide
 	// JSONPath is a kubectl-style JSONPath; templates such as
-	// "{.involvedObject.kind}/{.involvedObject.name}" are allowed.
+	// "{.involvedObject.kind}/{.involvedObject.name}" are allowed, and within them
+	// {#expr} is the number of results of expr and {+expr} their sum.
 	JSONPath string
 	// CountPaths, when set, makes the cell the total number of elements (map entries or
 	// list items) found at these JSONPaths; JSONPath is then ignored.
 	CountPaths []string
+	// Values, when set, translates the cell ("True" to "Ready"); values it does not
+	// name are shown as they are.
+	Values map[string]string
 }
 
 // NameFormat is the rule metadata.name must satisfy.

@@ -116,6 +116,8 @@ func TestCellsAndFields(t *testing.T) {
 			{Name: "Ref", Type: "string", JSONPath: "{.spec.kind}/{.spec.name}"},
 			{Name: "Seen", Type: "date", JSONPath: ".status.seen"},
 			{Name: "Missing", Type: "string", JSONPath: ".spec.nothing"},
+			{Name: "Ready", Type: "string", JSONPath: "{#.status.cs[?(@.ready==true)]}/{#.spec.items[*]}"},
+			{Name: "Restarts", Type: "integer", JSONPath: "{+.status.cs[*].restarts}"},
 		}
 		k.SelectableFields = []string{".spec.color"}
 	}))
@@ -127,10 +129,13 @@ func TestCellsAndFields(t *testing.T) {
 	obj := map[string]any{
 		"metadata": map[string]any{"name": "w", "namespace": "ns"},
 		"spec":     map[string]any{"color": "red", "items": []any{"a", "b"}, "more": map[string]any{"x": 1}, "kind": "Pod", "name": "p"},
-		"status":   map[string]any{"seen": "2026-01-01T11:55:00Z"},
+		"status": map[string]any{"seen": "2026-01-01T11:55:00Z", "cs": []any{
+			map[string]any{"ready": true, "restarts": int64(2)},
+			map[string]any{"ready": false, "restarts": int64(1)},
+		}},
 	}
 	got := e.Cells(obj, now)
-	want := []any{"red", int64(3), "Pod/p", "5m", nil}
+	want := []any{"red", int64(3), "Pod/p", "5m", nil, "1/2", int64(3)}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("cell %d = %#v, want %#v", i, got[i], want[i])

@@ -36,6 +36,71 @@ func Kinds() ([]registry.Kind, error) {
 			SelectableFields: []string{".type"},
 		},
 		{
+			Version: "v1", Kind: "Pod", Resource: "pods", ShortNames: []string{"po"}, Namespaced: true,
+			Categories: []string{"all"}, Status: true,
+			Columns: []registry.Column{
+				{Name: "Ready", Type: "string", JSONPath: "{#.status.containerStatuses[?(@.ready==true)]}/{#.spec.containers[*]}", Description: "Ready containers out of all containers"},
+				{Name: "Status", Type: "string", JSONPath: ".status.phase", Description: "The phase of the pod"},
+				{Name: "Restarts", Type: "integer", JSONPath: "{+.status.containerStatuses[*].restartCount}", Description: "Container restarts"},
+				{Name: "IP", Type: "string", JSONPath: ".status.podIP", Priority: 1},
+				{Name: "Node", Type: "string", JSONPath: ".spec.nodeName", Priority: 1},
+				{Name: "Nominated Node", Type: "string", JSONPath: ".status.nominatedNodeName", Priority: 1},
+			},
+			SelectableFields: []string{
+				".spec.nodeName", ".spec.restartPolicy", ".spec.schedulerName", ".spec.serviceAccountName",
+				".spec.hostNetwork", ".status.phase", ".status.podIP", ".status.nominatedNodeName",
+			},
+		},
+		{
+			Version: "v1", Kind: "Service", Resource: "services", ShortNames: []string{"svc"}, Namespaced: true,
+			Categories: []string{"all"}, Status: true, NameFormat: registry.NameDNSLabel,
+			Columns: []registry.Column{
+				{Name: "Type", Type: "string", JSONPath: ".spec.type"},
+				{Name: "Cluster-IP", Type: "string", JSONPath: ".spec.clusterIP"},
+				{Name: "External-IP", Type: "string", JSONPath: ".status.loadBalancer.ingress[*].ip"},
+				{Name: "Port(s)", Type: "string", JSONPath: ".spec.ports[*].port"},
+			},
+			SelectableFields: []string{".spec.clusterIP", ".spec.type"},
+		},
+		{
+			Version: "v1", Kind: "Endpoints", Resource: "endpoints", ListKind: "EndpointsList", ShortNames: []string{"ep"}, Namespaced: true,
+			Singular: "endpoints",
+			Columns: []registry.Column{
+				{Name: "Endpoints", Type: "string", JSONPath: ".subsets[*].addresses[*].ip"},
+			},
+		},
+		{
+			Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice", Resource: "endpointslices", Namespaced: true,
+			Columns: []registry.Column{
+				{Name: "AddressType", Type: "string", JSONPath: ".addressType"},
+				{Name: "Ports", Type: "string", JSONPath: ".ports[*].port"},
+				{Name: "Endpoints", Type: "string", JSONPath: ".endpoints[*].addresses[*]"},
+			},
+		},
+		{
+			Version: "v1", Kind: "Node", Resource: "nodes", ShortNames: []string{"no"}, Status: true,
+			Columns: []registry.Column{
+				{Name: "Status", Type: "string", JSONPath: `.status.conditions[?(@.type=="Ready")].status`,
+					Values: map[string]string{"True": "Ready", "False": "NotReady", "Unknown": "NotReady"}},
+				{Name: "Version", Type: "string", JSONPath: ".status.nodeInfo.kubeletVersion"},
+				{Name: "Internal-IP", Type: "string", JSONPath: `.status.addresses[?(@.type=="InternalIP")].address`, Priority: 1},
+				{Name: "Pod-CIDR", Type: "string", JSONPath: ".spec.podCIDR", Priority: 1},
+			},
+			SelectableFields: []string{".spec.unschedulable"},
+		},
+		{
+			Version: "v1", Kind: "ServiceAccount", Resource: "serviceaccounts", ShortNames: []string{"sa"}, Namespaced: true,
+			Columns: []registry.Column{
+				{Name: "Secrets", Type: "integer", CountPaths: []string{".secrets"}},
+			},
+		},
+		{
+			Group: "coordination.k8s.io", Version: "v1", Kind: "Lease", Resource: "leases", Namespaced: true,
+			Columns: []registry.Column{
+				{Name: "Holder", Type: "string", JSONPath: ".spec.holderIdentity"},
+			},
+		},
+		{
 			Version: "v1", Kind: "Event", Resource: "events", ShortNames: []string{"ev"}, Namespaced: true,
 			Columns: []registry.Column{
 				{Name: "Last Seen", Type: "date", JSONPath: ".lastTimestamp", Description: "When the event was last seen"},
