@@ -516,3 +516,86 @@ func TestNamespaceDeletion(t *testing.T) {
 		t.Fatalf("recreated namespace is not empty: %v %d", err, len(list.Items))
 	}
 }
+
+func TestGracefulPodDeletion(t *testing.T) {
+	c := kerneltest.Start(t, kerneltest.Options{})
+	ctx := ctxT(t)
+	pods := c.Client.CoreV1().Pods("default")
+	pod := func(name, node string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+		}
+	}
+	// Not bound to a node: nothing runs it, so it goes at once.
+	if _, err := pods.Create(ctx, pod("unbound", ""), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pods.Delete(ctx, "unbound", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pods.Get(ctx, "unbound", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("unbound pod: %v", err)
+	}
+	// Bound: marked, with its grace period, for the node to finish.
+	p := pod("bound", "node-a")
+	grace := int64(45)
+	p.Spec.TerminationGracePeriodSeconds = &grace
+	if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if err := pods.Delete(ctx, "bound", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := pods.Get(ctx, "bound", metav1.GetOptions{})
+	if err != nil || got.DeletionTimestamp == nil || got.DeletionGracePeriodSeconds == nil || *got.DeletionGracePeriodSeconds != 45 {
+		t.Fatalf("graceful delete: %v %+v", err, got)
+	}
+	if d := got.DeletionTimestamp.Sub(before); d < 40*time.Second || d > 50*time.Second {
+		t.Fatalf("deletionTimestamp %v from now, want about 45s", d)
+	}
+	// The node reports status while the pod stops; that does not end it.
+	got.Status.Phase = corev1.PodRunning
+	if _, err := pods.UpdateStatus(ctx, got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A shorter grace period shortens it; a longer one does not lengthen it.
+	long, short := int64(300), int64(10)
+	if err := pods.Delete(ctx, "bound", metav1.DeleteOptions{GracePeriodSeconds: &long}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = pods.Get(ctx, "bound", metav1.GetOptions{}); *got.DeletionGracePeriodSeconds != 45 {
+		t.Fatalf("grace lengthened to %d", *got.DeletionGracePeriodSeconds)
+	}
+	if err := pods.Delete(ctx, "bound", metav1.DeleteOptions{GracePeriodSeconds: &short}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = pods.Get(ctx, "bound", metav1.GetOptions{}); *got.DeletionGracePeriodSeconds != 10 {
+		t.Fatalf("grace not shortened: %d", *got.DeletionGracePeriodSeconds)
+	}
+	// The node's final delete, with grace 0 and the pod's uid.
+	zero := int64(0)
+	if err := pods.Delete(ctx, "bound", metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &got.UID}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pods.Get(ctx, "bound", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("after the final delete: %v", err)
+	}
+	// A finished pod goes at once.
+	done := pod("done", "node-a")
+	if _, err := pods.Create(ctx, done, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := pods.Get(ctx, "done", metav1.GetOptions{})
+	d.Status.Phase = corev1.PodSucceeded
+	if _, err := pods.UpdateStatus(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pods.Delete(ctx, "done", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pods.Get(ctx, "done", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("finished pod: %v", err)
+	}
+}

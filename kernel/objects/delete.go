@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,8 +21,8 @@ type DeleteOptions struct {
 	DryRun            bool
 	PropagationPolicy *metav1.DeletionPropagation
 	Preconditions     *metav1.Preconditions
-	// GracePeriodSeconds is accepted for compatibility; kinds with graceful deletion
-	// (pods) will give it meaning.
+	// GracePeriodSeconds overrides the object's own grace period for kinds with
+	// graceful deletion (pods); 0 deletes at once.
 	GracePeriodSeconds *int64
 }
 
@@ -81,6 +82,25 @@ func (s *Service) Delete(ctx context.Context, e *registry.Entry, namespace, name
 			setFinalizer(next, metav1.FinalizerOrphanDependents, policy == metav1.DeletePropagationOrphan)
 			setFinalizer(next, metav1.FinalizerDeleteDependents, policy == metav1.DeletePropagationForeground)
 		}
+		grace := gracePeriod(e, cur, opts.GracePeriodSeconds)
+		if grace > 0 {
+			// A graceful delete: the object stays, marked, until whatever runs it has
+			// stopped it and deletes it with a grace period of 0.
+			if cur.GetDeletionTimestamp() != nil && !shortens(cur, grace) && slices.Equal(cur.GetFinalizers(), next.GetFinalizers()) {
+				return DeleteResult{Object: cur, Warnings: warnings}, nil
+			}
+			deadline := metav1.NewTime(s.now().Add(time.Duration(grace) * time.Second))
+			if cur.GetDeletionTimestamp() == nil || shortens(cur, grace) {
+				next.SetDeletionTimestamp(&deadline)
+				next.SetDeletionGracePeriodSeconds(&grace)
+			}
+			res, retry, err := s.markDeleted(ctx, e, kv, next, opts)
+			if retry {
+				continue
+			}
+			res.Warnings = append(warnings, res.Warnings...)
+			return res, err
+		}
 		if !pendingFinalizers(e, next) {
 			if opts.DryRun {
 				return DeleteResult{Object: cur, Deleted: true, Warnings: warnings}, nil
@@ -107,24 +127,70 @@ func (s *Service) Delete(ctx context.Context, e *registry.Entry, namespace, name
 				_ = unstructured.SetNestedField(next.Object, NamespaceTerminating, "status", "phase")
 			}
 		}
-		raw, err := s.encode(e, kv.Key, next)
-		if err != nil {
-			return DeleteResult{Warnings: warnings}, err
-		}
-		if opts.DryRun {
-			return DeleteResult{Object: next, Warnings: warnings}, nil
-		}
-		nkv, err := s.store.Update(ctx, kv.Key, raw, kv.ModRevision)
-		if errors.Is(err, store.ErrConflict) {
+		res, retry, err := s.markDeleted(ctx, e, kv, next, opts)
+		if retry {
 			continue
 		}
-		if err != nil {
-			return DeleteResult{Warnings: warnings}, storeError(e, name, err)
-		}
-		next.SetResourceVersion(strconv.FormatInt(nkv.ModRevision, 10))
-		return DeleteResult{Object: next, Warnings: warnings}, nil
+		res.Warnings = append(warnings, res.Warnings...)
+		return res, err
 	}
 	return DeleteResult{}, apierrors.NewConflict(gr(e), name, errModified)
+}
+
+// markDeleted stores next, an object marked for deletion, with compare-and-swap on
+// kv's revision; retry reports a lost race.
+func (s *Service) markDeleted(ctx context.Context, e *registry.Entry, kv store.KV, next *unstructured.Unstructured, opts DeleteOptions) (DeleteResult, bool, error) {
+	raw, err := s.encode(e, kv.Key, next)
+	if err != nil {
+		return DeleteResult{}, false, err
+	}
+	if opts.DryRun {
+		return DeleteResult{Object: next}, false, nil
+	}
+	nkv, err := s.store.Update(ctx, kv.Key, raw, kv.ModRevision)
+	if errors.Is(err, store.ErrConflict) {
+		return DeleteResult{}, true, nil
+	}
+	if err != nil {
+		return DeleteResult{}, false, storeError(e, next.GetName(), err)
+	}
+	next.SetResourceVersion(strconv.FormatInt(nkv.ModRevision, 10))
+	return DeleteResult{Object: next}, false, nil
+}
+
+// gracePeriod is the grace period of a delete: 0 for kinds without graceful deletion
+// and for objects that are not bound or have finished; otherwise the request's, or
+// the object's own, or 30 seconds.
+func gracePeriod(e *registry.Entry, obj *unstructured.Unstructured, requested *int64) int64 {
+	g := e.Graceful
+	if g == nil {
+		return 0
+	}
+	if g.BoundPath != "" {
+		if v, _ := registry.Lookup(obj.Object, g.BoundPath).(string); v == "" {
+			return 0
+		}
+	}
+	if g.TerminalPath != "" {
+		if v, _ := registry.Lookup(obj.Object, g.TerminalPath).(string); slices.Contains(g.TerminalValues, v) {
+			return 0
+		}
+	}
+	if requested != nil {
+		return max(*requested, 0)
+	}
+	if g.DefaultPath != "" {
+		if v, ok := registry.Lookup(obj.Object, g.DefaultPath).(int64); ok {
+			return max(v, 0)
+		}
+	}
+	return 30
+}
+
+// shortens reports whether grace ends an object's deletion sooner than it would.
+func shortens(obj *unstructured.Unstructured, grace int64) bool {
+	cur := obj.GetDeletionGracePeriodSeconds()
+	return cur == nil || grace < *cur
 }
 
 // DeleteCollection deletes every object in namespace that the selector matches and

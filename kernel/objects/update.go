@@ -170,8 +170,9 @@ func (s *Service) commitUpdate(ctx context.Context, e *registry.Entry, sub strin
 	if opts.DryRun {
 		return Result{Object: next, Warnings: warnings}, nil
 	}
-	if next.GetDeletionTimestamp() != nil && !pendingFinalizers(e, next) {
+	if g := next.GetDeletionGracePeriodSeconds(); next.GetDeletionTimestamp() != nil && !pendingFinalizers(e, next) && (g == nil || *g == 0) {
 		// The last finalizer is gone: the deletion the client asked for completes now.
+		// A graceful deletion still running completes with its final delete instead.
 		_, rev, err := s.store.Delete(ctx, kv.Key, kv.ModRevision)
 		if errors.Is(err, store.ErrConflict) {
 			return Result{}, errRetry

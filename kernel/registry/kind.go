@@ -36,6 +36,9 @@ type Kind struct {
 	// metadata.name and metadata.namespace (e.g. ".type" for Secrets).
 	SelectableFields []string
 
+	// Graceful makes deletes of bound objects graceful, as for pods.
+	Graceful *Graceful
+
 	// EncryptAtRest stores objects of this kind encrypted with the cluster's data key.
 	EncryptAtRest bool
 	// NameFormat constrains metadata.name.
@@ -52,6 +55,22 @@ type Scale struct {
 	SpecReplicasPath   string // e.g. ".spec.replicas"
 	StatusReplicasPath string // e.g. ".status.replicas"
 	LabelSelectorPath  string // e.g. ".status.selector"; optional
+}
+
+// Graceful describes graceful deletion: a delete marks the object with a
+// deletionTimestamp in the future and a grace period, and leaves it for whatever runs
+// it (a node) to stop it and delete it for good with a grace period of 0. Objects that
+// are not bound, or have finished, are deleted at once.
+type Graceful struct {
+	// DefaultPath holds the object's own grace period in seconds
+	// (".spec.terminationGracePeriodSeconds"); 30 when the field is absent.
+	DefaultPath string
+	// BoundPath must be non-empty for the delete to be graceful (".spec.nodeName").
+	BoundPath string
+	// TerminalPath and TerminalValues mark finished objects, deleted at once
+	// (".status.phase" in Succeeded, Failed).
+	TerminalPath   string
+	TerminalValues []string
 }
 
 // Column is a server-side printer column.

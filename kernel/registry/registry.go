@@ -225,12 +225,31 @@ func compile(k Kind) (*Entry, error) {
 		}
 		e.columns = append(e.columns, cc)
 	}
+	if g := k.Graceful; g != nil {
+		for _, p := range []string{g.DefaultPath, g.BoundPath, g.TerminalPath} {
+			if p == "" {
+				continue
+			}
+			if _, err := parseFieldPath(p); err != nil {
+				return nil, bad("graceful path %q: %v", p, err)
+			}
+		}
+	}
 	for _, f := range k.SelectableFields {
 		if _, err := parseFieldPath(f); err != nil {
 			return nil, bad("selectable field %q: %v", f, err)
 		}
 	}
 	return e, nil
+}
+
+// Lookup returns the value at a dotted path (".spec.nodeName") of obj, or nil.
+func Lookup(obj map[string]any, path string) any {
+	p, err := parseFieldPath(path)
+	if err != nil {
+		return nil
+	}
+	return lookup(obj, p)
 }
 
 // StoragePrefix is where objects of a group's resource live in the store:

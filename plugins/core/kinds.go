@@ -38,6 +38,10 @@ func Kinds() ([]registry.Kind, error) {
 		{
 			Version: "v1", Kind: "Pod", Resource: "pods", ShortNames: []string{"po"}, Namespaced: true,
 			Categories: []string{"all"}, Status: true,
+			Graceful: &registry.Graceful{
+				DefaultPath: ".spec.terminationGracePeriodSeconds", BoundPath: ".spec.nodeName",
+				TerminalPath: ".status.phase", TerminalValues: []string{"Succeeded", "Failed"},
+			},
 			Columns: []registry.Column{
 				{Name: "Ready", Type: "string", JSONPath: "{#.status.containerStatuses[?(@.ready==true)]}/{#.spec.containers[*]}", Description: "Ready containers out of all containers"},
 				{Name: "Status", Type: "string", JSONPath: ".status.phase", Description: "The phase of the pod"},
