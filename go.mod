@@ -142,4 +142,7 @@ require (
 	k8s.io/klog/v2 v2.140.0 // indirect
 	k8s.io/utils v0.0.0-20260626114624-be93311217bd // indirect
 	sigs.k8s.io/randfill v1.0.0 // indirect
+	weft.dev/weft/sdk v0.0.0
 )
+
+replace weft.dev/weft/sdk => ./sdk

@@ -1,0 +1,226 @@
+package pluginhost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"weft.dev/weft/sdk"
+)
+
+var guestWasm []byte
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "weft-guest-")
+		if err != nil {
+			panic(err)
+		}
+		defer os.RemoveAll(dir)
+		out := filepath.Join(dir, "guest.wasm")
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./testdata/guest")
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build test guest: %v\n%s", err, b)
+			return 1
+		}
+		guestWasm, err = os.ReadFile(out)
+		if err != nil {
+			panic(err)
+		}
+		return m.Run()
+	}())
+}
+
+func load(t *testing.T, limits Limits) *Plugin {
+	t.Helper()
+	e, err := NewEngine(Config{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := e.Load(ctx, guestWasm, limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Close(ctx)
+		_ = e.Close(ctx)
+	})
+	return p
+}
+
+func reconcile(p *Plugin, name string) (sdk.ReconcileResult, error) {
+	in, _ := json.Marshal(sdk.ReconcileRequest{Name: name})
+	out, err := p.Call(context.Background(), "reconcile", in)
+	if err != nil {
+		return sdk.ReconcileResult{}, err
+	}
+	var res sdk.ReconcileResult
+	return res, json.Unmarshal(out, &res)
+}
+
+func TestLoadReadsManifest(t *testing.T) {
+	p := load(t, Limits{})
+	if p.Manifest.Name != "guest" || p.Manifest.ABI != sdk.ABIVersion || p.Digest != Digest(guestWasm) {
+		t.Fatalf("manifest %+v digest %s", p.Manifest, p.Digest)
+	}
+	res, err := reconcile(p, "hello")
+	if err != nil || res.RequeueAfterMillis != 5 {
+		t.Fatalf("reconcile: %+v %v", res, err)
+	}
+}
+
+func TestLoadRejectsBadModules(t *testing.T) {
+	e, err := NewEngine(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not wasm at all, and a valid module that does not speak the ABI.
+	empty := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+	for name, wasm := range map[string][]byte{"garbage": []byte("not wasm"), "no ABI": empty} {
+		if _, err := e.Load(context.Background(), wasm, Limits{}); !errors.Is(err, ErrInvalidModule) {
+			t.Errorf("%s: want ErrInvalidModule, got %v", name, err)
+		}
+	}
+}
+
+// Each kind of failure ends the instance it happened in, and the plugin keeps
+// answering from a fresh one.
+func TestContainment(t *testing.T) {
+	cases := []struct {
+		name string
+		want error
+	}{
+		{"panic", ErrTrap},
+		{"loop", ErrTimeout},
+		{"alloc", ErrOutOfMemory},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := load(t, Limits{CallTimeout: 500 * time.Millisecond, MemoryPages: 512, Instances: 1})
+			start := time.Now()
+			_, err := reconcile(p, tc.name)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("want %v, got %v", tc.want, err)
+			}
+			if time.Since(start) > 30*time.Second {
+				t.Fatal("failure took too long to contain")
+			}
+			// The plugin answers again, from a replacement instance.
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				res, err := reconcile(p, "ok")
+				if err == nil && res.RequeueAfterMillis == 2 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("plugin did not recover: %v", err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if st := p.Stats(); st.Errors != 1 || st.Instances != 1 {
+				t.Fatalf("stats after one failure: %+v", st)
+			}
+		})
+	}
+}
+
+// Errors the guest reports are answers, not failures: the instance stays.
+func TestGuestErrors(t *testing.T) {
+	p := load(t, Limits{Instances: 1})
+	res, err := reconcile(p, "error")
+	if err != nil || res.Error != "asked to fail" {
+		t.Fatalf("reconcile error: %+v %v", res, err)
+	}
+	if _, err := p.Call(context.Background(), "reconcile", []byte("{not json")); !errors.Is(err, ErrGuest) {
+		t.Fatalf("malformed input: want ErrGuest, got %v", err)
+	}
+	if _, err := p.Call(context.Background(), "schedule", nil); !errors.Is(err, ErrNoExport) {
+		t.Fatalf("missing export: want ErrNoExport, got %v", err)
+	}
+	if st := p.Stats(); st.Instances != 1 || st.Degraded {
+		t.Fatalf("guest errors cost the instance: %+v", st)
+	}
+	if res, err := reconcile(p, "ok"); err != nil || res.RequeueAfterMillis != 2 {
+		t.Fatalf("after guest errors: %+v %v", res, err)
+	}
+}
+
+func TestRepeatedFailuresDegrade(t *testing.T) {
+	p := load(t, Limits{Instances: 1})
+	for range degradeAfter {
+		if _, err := reconcile(p, "panic"); !errors.Is(err, ErrTrap) {
+			t.Fatalf("want ErrTrap, got %v", err)
+		}
+	}
+	if _, err := reconcile(p, "ok"); !errors.Is(err, ErrDegraded) {
+		t.Fatalf("after %d failures: want ErrDegraded, got %v", degradeAfter, err)
+	}
+	if st := p.Stats(); !st.Degraded {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+func TestConcurrentCalls(t *testing.T) {
+	p := load(t, Limits{Instances: 2})
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := range 100 {
+		wg.Go(func() {
+			name := fmt.Sprintf("n%03d", i)
+			res, err := reconcile(p, name)
+			if err == nil && res.RequeueAfterMillis != int64(len(name)) {
+				err = fmt.Errorf("wrong answer %+v", res)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// The SDK yields at the end of every export, which keeps the guest's garbage collector
+// running under back-to-back calls: memory stays flat over 100k calls.
+func TestSoakMemoryStaysFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak test; run without -short")
+	}
+	p := load(t, Limits{Instances: 1})
+	in, _ := json.Marshal(sdk.ReconcileRequest{Name: "garbage"})
+	var inst *instance
+	size := func() uint32 {
+		inst = <-p.idle
+		defer func() { p.idle <- inst }()
+		return inst.mod.Memory().Size()
+	}
+	ctx := context.Background()
+	for range 5000 { // warm up to a steady heap
+		if _, err := p.Call(ctx, "reconcile", in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := size()
+	for range 100000 {
+		if _, err := p.Call(ctx, "reconcile", in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 100k calls each dropping 1 MiB is 100 GiB of garbage; a stalled collector would
+	// have hit the memory cap long before.
+	if after := size(); after > base+32<<20 {
+		t.Fatalf("guest memory grew from %d to %d bytes over 100k calls", base, after)
+	}
+}

@@ -1,0 +1,246 @@
+package pluginhost
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"weft.dev/weft/sdk"
+)
+
+// Plugin is one loaded module version and its pool of instances.
+type Plugin struct {
+	Digest   string
+	Manifest sdk.Manifest
+
+	limits   Limits
+	log      *slog.Logger
+	runtime  wazero.Runtime
+	compiled wazero.CompiledModule
+
+	idle   chan *instance // instances ready for a call
+	live   atomic.Int32   // instances that exist: idle or in a call
+	closed atomic.Bool
+	wg     sync.WaitGroup // background replacements
+
+	health health
+	stats  stats
+}
+
+// instance is one instantiated module.
+type instance struct {
+	mod api.Module
+}
+
+// callState travels in the context of a call, for the host functions.
+type callState struct {
+	input  []byte
+	plugin *Plugin
+}
+
+type callKey struct{}
+
+// Load compiles wasm, checks it speaks ABI v1, reads its manifest and fills its pool.
+// Nothing is left behind on error.
+func (e *Engine) Load(ctx context.Context, wasm []byte, limits Limits) (_ *Plugin, err error) {
+	limits = limits.withDefaults()
+	p := &Plugin{Digest: Digest(wasm), limits: limits, log: e.log, idle: make(chan *instance, limits.Instances)}
+	p.runtime = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
+		WithCompilationCache(e.cache).
+		WithMemoryLimitPages(limits.MemoryPages).
+		WithCloseOnContextDone(true))
+	defer func() {
+		if err != nil {
+			p.Close(context.Background())
+		}
+	}()
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.runtime); err != nil {
+		return nil, err
+	}
+	if err := p.instantiateHost(ctx); err != nil {
+		return nil, err
+	}
+	p.compiled, err = p.runtime.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	}
+	if _, ok := p.compiled.ExportedFunctions()["weft_abi_v1"]; !ok {
+		return nil, fmt.Errorf("%w: it does not export weft_abi_v1 (built without the Weft SDK, or for another ABI)", ErrInvalidModule)
+	}
+	p.log = e.log.With("plugin", p.Digest[:19])
+	first, err := p.instantiate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: instantiate: %v", ErrInvalidModule, err)
+	}
+	p.idle <- first
+	raw, err := p.Call(ctx, "manifest", nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read manifest: %v", ErrInvalidModule, err)
+	}
+	if err := json.Unmarshal(raw, &p.Manifest); err != nil {
+		return nil, fmt.Errorf("%w: manifest: %v", ErrInvalidModule, err)
+	}
+	if p.Manifest.ABI != 1 || p.Manifest.Name == "" {
+		return nil, fmt.Errorf("%w: manifest declares ABI %d and name %q", ErrInvalidModule, p.Manifest.ABI, p.Manifest.Name)
+	}
+	p.log = e.log.With("plugin", p.Manifest.Name, "digest", p.Digest[:19])
+	for range limits.Instances - 1 {
+		inst, err := p.instantiate(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: instantiate: %v", ErrInvalidModule, err)
+		}
+		p.idle <- inst
+	}
+	return p, nil
+}
+
+// instantiate makes a fresh instance and runs its _initialize.
+func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous: many instances of one module share a runtime
+		WithStartFunctions("_initialize").
+		WithStdout(newLogWriter(p, slog.LevelInfo)).
+		WithStderr(newLogWriter(p, slog.LevelWarn)).
+		WithSysWalltime().WithSysNanotime().
+		WithRandSource(rand.Reader)
+	mod, err := p.runtime.InstantiateModule(ctx, p.compiled, cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.live.Add(1)
+	return &instance{mod: mod}, nil
+}
+
+// discard closes an instance that must not be used again.
+func (p *Plugin) discard(inst *instance) {
+	_ = inst.mod.Close(context.Background())
+	p.live.Add(-1)
+}
+
+// Call runs export weft_<op> with input in and returns its result. It waits for a
+// free instance (the concurrency limit) or ctx. Any failure other than a guest-reported
+// error discards the instance and replaces it in the background.
+func (p *Plugin) Call(ctx context.Context, op string, in []byte) ([]byte, error) {
+	if p.closed.Load() {
+		return nil, ErrClosed
+	}
+	if until, ok := p.health.degraded(time.Now()); ok {
+		return nil, fmt.Errorf("%w until %s", ErrDegraded, until.Format(time.RFC3339))
+	}
+	var inst *instance
+	select {
+	case inst = <-p.idle:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	fn := inst.mod.ExportedFunction("weft_" + op)
+	if fn == nil {
+		p.idle <- inst
+		return nil, fmt.Errorf("%w: weft_%s", ErrNoExport, op)
+	}
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, &callState{input: in, plugin: p}), p.limits.CallTimeout)
+	res, err := fn.Call(cctx, uint64(len(in)))
+	deadline := cctx.Err() != nil && ctx.Err() == nil
+	cancel()
+	if err != nil {
+		cause := p.classify(inst, err, deadline)
+		p.stats.record(time.Since(start), true)
+		p.health.failure(time.Now())
+		p.log.Warn("plugin call failed; replacing its instance", "op", op, "err", err)
+		p.discard(inst)
+		p.replace()
+		return nil, fmt.Errorf("%w: %s: %v", cause, op, err)
+	}
+	packed := res[0]
+	ptr, n := uint32(packed>>32), uint32(packed)
+	failed := n&(1<<31) != 0
+	n &^= 1 << 31
+	var out []byte
+	if n > 0 {
+		b, ok := inst.mod.Memory().Read(ptr, n)
+		if !ok {
+			p.stats.record(time.Since(start), true)
+			p.discard(inst)
+			p.replace()
+			return nil, fmt.Errorf("%w: %s: result out of bounds", ErrTrap, op)
+		}
+		out = slices.Clone(b)
+	}
+	p.idle <- inst
+	p.stats.record(time.Since(start), failed)
+	if failed {
+		return nil, fmt.Errorf("%w: %s: %s", ErrGuest, op, out)
+	}
+	p.health.success()
+	return out, nil
+}
+
+// classify names why a call failed. A guest that dies with its memory near the cap
+// ran out of it: Go's runtime exits when the memory it asks for is refused.
+func (p *Plugin) classify(inst *instance, err error, deadline bool) error {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded || deadline {
+		return ErrTimeout
+	}
+	if mem := inst.mod.Memory(); mem != nil && uint64(mem.Size()) >= uint64(p.limits.MemoryPages)*65536*9/10 {
+		return ErrOutOfMemory
+	}
+	return ErrTrap
+}
+
+// replace instantiates an instance in the background to take a discarded one's place.
+func (p *Plugin) replace() {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for attempt := 0; !p.closed.Load(); attempt++ {
+			inst, err := p.instantiate(context.Background())
+			if err == nil {
+				if p.closed.Load() {
+					p.discard(inst)
+					return
+				}
+				p.idle <- inst
+				return
+			}
+			p.log.Error("cannot replace plugin instance", "err", err)
+			p.health.failure(time.Now())
+			time.Sleep(min(time.Duration(1<<min(attempt, 6))*100*time.Millisecond, 5*time.Second))
+		}
+	}()
+}
+
+// Close unloads the plugin: new calls fail with ErrClosed, calls in flight finish
+// (until ctx ends), then every instance and the runtime are released.
+func (p *Plugin) Close(ctx context.Context) {
+	if p.closed.Swap(true) {
+		return
+	}
+	p.wg.Wait()
+	for range p.live.Load() {
+		select {
+		case inst := <-p.idle:
+			_ = inst.mod.Close(ctx)
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if p.runtime != nil {
+		_ = p.runtime.Close(context.Background())
+	}
+}

@@ -1,0 +1,72 @@
+//go:build wasip1
+
+package sdk
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+// The ABI glue. Every export receives the size of its input, pulls the input from the
+// host with weft.take, runs, and returns (ptr << 32 | len) of its result, which stays
+// alive in `result` until the next export is called.
+
+//go:wasmimport weft take
+func hostTake(ptr uint32)
+
+//go:wasmimport weft log
+func hostLog(level int32, ptr, size uint32)
+
+var result []byte
+
+func input(n uint32) []byte {
+	buf := make([]byte, n)
+	if n > 0 {
+		hostTake(uint32(uintptr(unsafe.Pointer(&buf[0]))))
+	}
+	return buf
+}
+
+func output(b []byte) uint64 {
+	result = b
+	// Yield before returning: a Go reactor whose exports never yield stops running its
+	// garbage collector after about a hundred calls.
+	runtime.Gosched()
+	if len(b) == 0 {
+		return 0
+	}
+	return uint64(uintptr(unsafe.Pointer(&b[0])))<<32 | uint64(len(b))
+}
+
+// run is every export: errors become a result of the form {"error": "..."} with the
+// top bit of the length set, which the host reads as a failed call.
+func run(op string, n uint32) uint64 {
+	out, err := dispatch(wasmHost{}, op, input(n))
+	if err != nil {
+		r := output([]byte(err.Error()))
+		return r | 1<<31
+	}
+	return output(out)
+}
+
+//go:wasmexport weft_abi_v1
+func abiV1() {}
+
+//go:wasmexport weft_manifest
+func exportManifest(n uint32) uint64 { return run("manifest", n) }
+
+//go:wasmexport weft_reconcile
+func exportReconcile(n uint32) uint64 { return run("reconcile", n) }
+
+//go:wasmexport weft_admit
+func exportAdmit(n uint32) uint64 { return run("admit", n) }
+
+type wasmHost struct{}
+
+func (wasmHost) Log(level Level, msg string) {
+	if msg == "" {
+		return
+	}
+	b := []byte(msg)
+	hostLog(int32(level), uint32(uintptr(unsafe.Pointer(&b[0]))), uint32(len(b)))
+}

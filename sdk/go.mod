@@ -1,0 +1,3 @@
+module weft.dev/weft/sdk
+
+go 1.26

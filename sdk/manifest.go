@@ -1,0 +1,127 @@
+package sdk
+
+import "encoding/json"
+
+// ABIVersion is the ABI this SDK implements.
+const ABIVersion = 1
+
+// Manifest declares what a plugin provides and what it needs. The host reads it once,
+// when the module is installed or upgraded, and checks every host call against the
+// permissions the operator granted (a subset of Permissions).
+type Manifest struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	// ABI is the ABI version the plugin was built for; Register fills it in.
+	ABI int `json:"abi"`
+
+	// Kinds the plugin defines, with their structural schemas.
+	Kinds []KindSpec `json:"kinds,omitempty"`
+	// Controllers reconcile a primary kind and react to the kinds it owns or watches.
+	Controllers []Controller `json:"controllers,omitempty"`
+	// Admission hooks, run in the write path of the kinds they name.
+	Admission []AdmissionHook `json:"admission,omitempty"`
+	// Scheduler names a scheduler policy the plugin implements, if any.
+	Scheduler *SchedulerSpec `json:"scheduler,omitempty"`
+	// Router names an ingress router the plugin implements, if any.
+	Router *RouterSpec `json:"router,omitempty"`
+
+	// Permissions are what the plugin asks to be allowed to do.
+	Permissions []Permission `json:"permissions,omitempty"`
+}
+
+// KindSpec defines a kind, as a CRD version does.
+type KindSpec struct {
+	Group      string          `json:"group"`
+	Version    string          `json:"version"`
+	Kind       string          `json:"kind"`
+	Resource   string          `json:"resource"`
+	Singular   string          `json:"singular,omitempty"`
+	ShortNames []string        `json:"shortNames,omitempty"`
+	Categories []string        `json:"categories,omitempty"`
+	Namespaced bool            `json:"namespaced"`
+	Schema     json.RawMessage `json:"schema"`
+	Status     bool            `json:"status,omitempty"`
+	Scale      *ScaleSpec      `json:"scale,omitempty"`
+	Columns    []Column        `json:"columns,omitempty"`
+	// SelectableFields are JSONPaths usable in field selectors (".spec.color").
+	SelectableFields []string `json:"selectableFields,omitempty"`
+}
+
+// ScaleSpec maps the scale subresource onto the object's fields.
+type ScaleSpec struct {
+	SpecReplicasPath   string `json:"specReplicasPath"`
+	StatusReplicasPath string `json:"statusReplicasPath"`
+	LabelSelectorPath  string `json:"labelSelectorPath,omitempty"`
+}
+
+// Column is a server-side printer column.
+type Column struct {
+	Name        string   `json:"name"`
+	Type        string   `json:"type"`
+	JSONPath    string   `json:"jsonPath,omitempty"`
+	CountPaths  []string `json:"countPaths,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Priority    int32    `json:"priority,omitempty"`
+}
+
+// GVK names a kind.
+type GVK struct {
+	Group   string `json:"group"`
+	Version string `json:"version"`
+	Kind    string `json:"kind"`
+}
+
+// Controller declares a reconcile loop.
+type Controller struct {
+	Name string `json:"name"`
+	// For is the primary kind: reconcile requests carry its keys.
+	For GVK `json:"for"`
+	// Owns are kinds whose changes requeue their controlling owner of kind For.
+	Owns []GVK `json:"owns,omitempty"`
+	// Fields, when set, limits what the host sends of each watched kind to these
+	// JSONPaths (plus metadata), to keep what crosses the boundary small.
+	Fields map[string][]string `json:"fields,omitempty"`
+}
+
+// AdmissionHook declares an admission hook, with webhook semantics.
+type AdmissionHook struct {
+	Name     string `json:"name"`
+	Mutating bool   `json:"mutating,omitempty"`
+	// Rules select requests by kind and operation (CREATE, UPDATE, DELETE).
+	Rules []AdmissionRule `json:"rules"`
+	// FailurePolicy is Fail (default) or Ignore: what happens when the hook errs.
+	FailurePolicy string `json:"failurePolicy,omitempty"`
+	// TimeoutSeconds bounds one call; default 10, at most 30.
+	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
+	// ReinvocationPolicy is Never (default) or IfNeeded, for mutating hooks.
+	ReinvocationPolicy string `json:"reinvocationPolicy,omitempty"`
+	// NamespaceSelector and ObjectSelector are label selectors in string form.
+	NamespaceSelector string `json:"namespaceSelector,omitempty"`
+	ObjectSelector    string `json:"objectSelector,omitempty"`
+}
+
+// AdmissionRule selects requests.
+type AdmissionRule struct {
+	Groups      []string `json:"groups"`
+	Resources   []string `json:"resources"`
+	Operations  []string `json:"operations"`
+	Subresource string   `json:"subresource,omitempty"`
+}
+
+// SchedulerSpec declares a scheduler policy.
+type SchedulerSpec struct {
+	Name string `json:"name"`
+}
+
+// RouterSpec declares an ingress router.
+type RouterSpec struct {
+	Name string `json:"name"`
+}
+
+// Permission asks for verbs on a kind in some namespaces ("*" for all).
+type Permission struct {
+	Group      string   `json:"group"`
+	Resource   string   `json:"resource"`
+	Verbs      []string `json:"verbs"`
+	Namespaces []string `json:"namespaces,omitempty"`
+}
