@@ -10,6 +10,8 @@ import (
 	"slices"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/version"
 	"github.com/containernetworking/plugins/pkg/ns"
 )
 
@@ -68,9 +70,14 @@ func New(cfg Config) (*Network, error) {
 		return nil, fmt.Errorf("cni: parse generated conflist: %w", err)
 	}
 	return &Network{
-		cfg:   cfg,
-		list:  list,
-		cni:   libcni.NewCNIConfigWithCacheDir([]string{cfg.PluginDir}, cfg.CacheDir, nil),
+		cfg:  cfg,
+		list: list,
+		// An explicit exec, because libcni fills in a nil one lazily on every call,
+		// which races when pods are set up concurrently.
+		cni: libcni.NewCNIConfigWithCacheDir([]string{cfg.PluginDir}, cfg.CacheDir, &invoke.DefaultExec{
+			RawExec:       &invoke.RawExec{Stderr: os.Stderr},
+			PluginDecoder: version.PluginDecoder{},
+		}),
 		netns: newNSDir(cfg.NetNSDir),
 	}, nil
 }
@@ -169,6 +176,32 @@ func (n *Network) Teardown(ctx context.Context, podID string) error {
 	}
 	if err := n.netns.remove(podID); err != nil {
 		return fmt.Errorf("cni: teardown %s: %w", podID, err)
+	}
+	return nil
+}
+
+// Check asks the plugins (CNI CHECK) whether podID's network is still as ADD left
+// it: the interface and address in the pod, the bridge, the portmap rules. Setup's
+// adoption does not run it, because a pod whose containers still run in the old
+// namespace cannot be moved to a new one anyway; the agent decides what a failed
+// Check means for the pod.
+func (n *Network) Check(ctx context.Context, podID string) error {
+	if err := validPodID(podID); err != nil {
+		return err
+	}
+	if !n.netns.mounted(podID) {
+		return fmt.Errorf("%w: %s has no network namespace", ErrNotFound, podID)
+	}
+	rt := n.runtimeConf(podID, n.netns.path(podID))
+	_, cached, err := n.cni.GetNetworkListCachedConfig(n.list, rt)
+	if err != nil {
+		return fmt.Errorf("cni: read cached config for %s: %w", podID, err)
+	}
+	if cached == nil {
+		return fmt.Errorf("%w: %s has no CNI result", ErrNotFound, podID)
+	}
+	if err := n.inHost(func() error { return n.cni.CheckNetworkList(ctx, n.list, cached) }); err != nil {
+		return fmt.Errorf("cni: check %s: %w", podID, err)
 	}
 	return nil
 }

@@ -2,10 +2,12 @@ package cni
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -114,5 +116,33 @@ func removeCache(t *testing.T, n *Network, podID string) {
 	f := filepath.Join(n.cfg.CacheDir, "results", n.list.Name+"-"+podID+"-"+podIfName)
 	if err := os.Remove(f); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCheck breaks a pod's network behind the plugins' back and expects CHECK to
+// notice.
+func TestCheck(t *testing.T) {
+	requireNetworkTests(t)
+	host := newTestHost(t, "node")
+	n := newTestNetwork(t, host, "10.88.8.0/24", "weftck0")
+	sb := setupPod(t, n, "pod-k", SetupOptions{PortMappings: []PortMapping{
+		{HostPort: 18085, ContainerPort: 8080, Protocol: "tcp"},
+	}})
+	ctx := context.Background()
+	if err := n.Check(ctx, "pod-k"); err != nil {
+		t.Fatalf("Check on a healthy pod: %v", err)
+	}
+	testHost{path: sb.NetNS}.netlink(t, func(nl *netlink.Handle) error {
+		eth0, err := nl.LinkByName(podIfName)
+		if err != nil {
+			return err
+		}
+		return nl.LinkDel(eth0)
+	})
+	if err := n.Check(ctx, "pod-k"); err == nil {
+		t.Fatal("Check passed on a pod without eth0")
+	}
+	if err := n.Check(ctx, "no-such-pod"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Check(no-such-pod) err = %v, want ErrNotFound", err)
 	}
 }

@@ -3,6 +3,7 @@
 package sdk
 
 import (
+	"encoding/json"
 	"runtime"
 	"unsafe"
 )
@@ -16,6 +17,9 @@ func hostTake(ptr uint32)
 
 //go:wasmimport weft log
 func hostLog(level int32, ptr, size uint32)
+
+//go:wasmimport weft call
+func hostCall(op int32, ptr, size uint32) uint64
 
 var result []byte
 
@@ -69,4 +73,23 @@ func (wasmHost) Log(level Level, msg string) {
 	}
 	b := []byte(msg)
 	hostLog(int32(level), uint32(uintptr(unsafe.Pointer(&b[0]))), uint32(len(b)))
+}
+
+func (wasmHost) Call(op Op, req CallRequest) (json.RawMessage, error) {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	r := hostCall(int32(op), uint32(uintptr(unsafe.Pointer(&in[0]))), uint32(len(in)))
+	code, n := int32(r>>32), uint32(r)
+	out := make([]byte, n)
+	if n > 0 {
+		hostTake(uint32(uintptr(unsafe.Pointer(&out[0]))))
+	}
+	if code != 0 {
+		st := &Status{Code: code, Message: string(out)}
+		_ = json.Unmarshal(out, st)
+		return nil, st
+	}
+	return out, nil
 }

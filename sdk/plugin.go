@@ -70,6 +70,9 @@ func (s *Status) Error() string { return s.Message }
 type Host interface {
 	// Log writes to the plugin's log in the kernel.
 	Log(level Level, msg string)
+	// Call makes a request to the kernel: a read from its caches or a write through
+	// the API's normal path. A refusal or failure is a *Status.
+	Call(op Op, req CallRequest) (json.RawMessage, error)
 }
 
 // Level is a log level.

@@ -54,6 +54,7 @@ type stats struct {
 	mu     sync.Mutex
 	calls  int64
 	errors int64
+	denied int64
 	recent [1024]time.Duration
 	n      int
 }
@@ -69,10 +70,18 @@ func (s *stats) record(d time.Duration, failed bool) {
 	s.n++
 }
 
+func (s *stats) deny() {
+	s.mu.Lock()
+	s.denied++
+	s.mu.Unlock()
+}
+
 // Stats is what a plugin reports in its status.
 type Stats struct {
-	Calls     int64
-	Errors    int64
+	Calls  int64
+	Errors int64
+	// Denied counts host calls refused for want of a permission.
+	Denied    int64
 	P99       time.Duration // over the last 1024 calls
 	Instances int
 	Degraded  bool
@@ -85,7 +94,7 @@ func (p *Plugin) Stats() Stats {
 	p.stats.mu.Lock()
 	n := min(p.stats.n, len(p.stats.recent))
 	lat := slices.Clone(p.stats.recent[:n])
-	st := Stats{Calls: p.stats.calls, Errors: p.stats.errors}
+	st := Stats{Calls: p.stats.calls, Errors: p.stats.errors, Denied: p.stats.denied}
 	p.stats.mu.Unlock()
 	if n > 0 {
 		slices.Sort(lat)

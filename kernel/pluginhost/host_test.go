@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,13 +42,17 @@ func TestMain(m *testing.M) {
 }
 
 func load(t *testing.T, limits Limits) *Plugin {
+	return loadWith(t, Options{Limits: limits})
+}
+
+func loadWith(t *testing.T, opts Options) *Plugin {
 	t.Helper()
-	e, err := NewEngine(Config{CacheDir: t.TempDir()})
+	e, err := NewEngine(Config{CacheDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	p, err := e.Load(ctx, guestWasm, limits)
+	p, err := e.Load(ctx, guestWasm, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +92,7 @@ func TestLoadRejectsBadModules(t *testing.T) {
 	// Not wasm at all, and a valid module that does not speak the ABI.
 	empty := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
 	for name, wasm := range map[string][]byte{"garbage": []byte("not wasm"), "no ABI": empty} {
-		if _, err := e.Load(context.Background(), wasm, Limits{}); !errors.Is(err, ErrInvalidModule) {
+		if _, err := e.Load(context.Background(), wasm, Options{}); !errors.Is(err, ErrInvalidModule) {
 			t.Errorf("%s: want ErrInvalidModule, got %v", name, err)
 		}
 	}

@@ -14,6 +14,7 @@ func (p *Plugin) instantiateHost(ctx context.Context) error {
 	_, err := p.runtime.NewHostModuleBuilder("weft").
 		NewFunctionBuilder().WithFunc(hostTake).Export("take").
 		NewFunctionBuilder().WithFunc(hostLog).Export("log").
+		NewFunctionBuilder().WithFunc(hostCall).Export("call").
 		Instantiate(ctx)
 	return err
 }

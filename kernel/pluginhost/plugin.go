@@ -26,6 +26,9 @@ type Plugin struct {
 	Manifest sdk.Manifest
 
 	limits   Limits
+	grants   []sdk.Permission
+	kernel   Kernel
+	auditor  Auditor
 	log      *slog.Logger
 	runtime  wazero.Runtime
 	compiled wazero.CompiledModule
@@ -52,11 +55,25 @@ type callState struct {
 
 type callKey struct{}
 
+// Options are what the operator decided for a plugin.
+type Options struct {
+	Limits Limits
+	// Grants are the permissions the operator granted; calls outside them are refused.
+	Grants []sdk.Permission
+	// Kernel serves the plugin's requests; nil refuses them all.
+	Kernel Kernel
+	// Auditor records the plugin's writes and refused requests; nil records nothing.
+	Auditor Auditor
+}
+
 // Load compiles wasm, checks it speaks ABI v1, reads its manifest and fills its pool.
 // Nothing is left behind on error.
-func (e *Engine) Load(ctx context.Context, wasm []byte, limits Limits) (_ *Plugin, err error) {
-	limits = limits.withDefaults()
-	p := &Plugin{Digest: Digest(wasm), limits: limits, log: e.log, idle: make(chan *instance, limits.Instances)}
+func (e *Engine) Load(ctx context.Context, wasm []byte, opts Options) (_ *Plugin, err error) {
+	limits := opts.Limits.withDefaults()
+	p := &Plugin{
+		Digest: Digest(wasm), limits: limits, log: e.log, idle: make(chan *instance, limits.Instances),
+		grants: opts.Grants, kernel: opts.Kernel, auditor: opts.Auditor,
+	}
 	p.runtime = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(e.cache).
 		WithMemoryLimitPages(limits.MemoryPages).

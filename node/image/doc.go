@@ -7,14 +7,3 @@
 // must also be unpacked into the snapshotter the containers use. client.Import only
 // stores, so Import here unpacks too, and Pull asks containerd to unpack as it pulls.
 package image
-
-import "errors"
-
-var (
-	// ErrNotPresent means the image is not in the store and policy forbids pulling.
-	ErrNotPresent = errors.New("image not present")
-	// ErrPull means a registry pull failed.
-	ErrPull = errors.New("image pull")
-	// ErrImport means a tarball could not be imported or unpacked.
-	ErrImport = errors.New("image import")
-)

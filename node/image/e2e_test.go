@@ -32,28 +32,59 @@ func TestImportAndPull(t *testing.T) {
 	}
 	t.Logf("snapshotter %s", sn)
 
-	t.Run("import", func(t *testing.T) {
-		var buf bytes.Buffer
-		if err := image.BuildBusybox(&buf, image.BusyboxRef); err != nil {
-			t.Fatal(err)
-		}
-		imgs, err := image.Import(ctx, client, ns, &buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(imgs) != 1 || imgs[0].Name != image.BusyboxRef {
-			t.Fatalf("imported %+v, want one image named %s", imgs, image.BusyboxRef)
-		}
-		img, err := client.GetImage(namespaces.WithNamespace(ctx, ns), image.BusyboxRef)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok, err := img.IsUnpacked(namespaces.WithNamespace(ctx, ns), sn); err != nil || !ok {
-			t.Fatalf("imported image not unpacked in %s: %v %v", sn, ok, err)
-		}
-		// Never with the image present is fine.
-		if _, err := image.Ensure(ctx, client, ns, image.BusyboxRef, image.PullNever); err != nil {
-			t.Fatalf("Ensure Never on a present image: %v", err)
+	bb, err := image.Busybox(image.BusyboxBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		tarball func(t *testing.T) []byte
+		want    string
+	}{
+		{"docker archive", func(t *testing.T) []byte {
+			var buf bytes.Buffer
+			if err := image.BuildBusybox(&buf, image.BusyboxRef); err != nil {
+				t.Fatal(err)
+			}
+			return buf.Bytes()
+		}, image.BusyboxRef},
+		{"oci layout with full ref", func(t *testing.T) []byte {
+			return ociTarball(t, bb, "localhost/busybox-oci:v1")
+		}, "localhost/busybox-oci:v1"},
+		{"oci layout with bare tag", func(t *testing.T) []byte {
+			return ociTarball(t, bb, "latest")
+		}, image.UnnamedRepo + "@sha256:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			imgs, err := image.Import(ctx, client, ns, bytes.NewReader(tc.tarball(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(imgs) != 1 || !strings.HasPrefix(imgs[0].Name, tc.want) {
+				t.Fatalf("imported %+v, want one image named %s", imgs, tc.want)
+			}
+			img, err := client.GetImage(namespaces.WithNamespace(ctx, ns), imgs[0].Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := img.IsUnpacked(namespaces.WithNamespace(ctx, ns), sn); err != nil || !ok {
+				t.Fatalf("imported image not unpacked in %s: %v %v", sn, ok, err)
+			}
+			// Every policy finds the local image without a registry: Never and
+			// IfNotPresent because it is present, Always because localhost images
+			// are local-only.
+			for _, p := range []image.PullPolicy{image.PullNever, image.PullIfNotPresent, image.PullAlways, ""} {
+				if _, err := image.Ensure(ctx, client, ns, imgs[0].Name, p); err != nil {
+					t.Errorf("Ensure %q on a present local image: %v", p, err)
+				}
+			}
+		})
+	}
+
+	t.Run("garbage", func(t *testing.T) {
+		_, err := image.Import(ctx, client, ns, strings.NewReader("not a tarball"))
+		if !errorsIs(err, image.ErrImport) {
+			t.Fatalf("import of garbage: %v, want ErrImport", err)
 		}
 	})
 
@@ -67,10 +98,6 @@ func TestImportAndPull(t *testing.T) {
 		defer srv.Close()
 
 		ref := ln.Addr().String() + "/test/busybox:v1"
-		bb, err := image.Busybox(image.BusyboxBinary)
-		if err != nil {
-			t.Fatal(err)
-		}
 		push(t, "http://"+ln.Addr().String(), "test/busybox", "v1", bb)
 
 		_, err = image.Ensure(ctx, client, ns, ref, image.PullNever)

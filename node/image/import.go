@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/images"
@@ -11,6 +12,10 @@ import (
 	"github.com/containerd/containerd/platforms"
 	digest "github.com/opencontainers/go-digest"
 )
+
+// UnnamedRepo is the repository of images imported from archives that name none;
+// they are stored as UnnamedRepo@<manifest digest>.
+const UnnamedRepo = "localhost/import"
 
 // Options tune Import, Pull and Ensure.
 type Options struct {
@@ -36,9 +41,10 @@ func Import(ctx context.Context, client *containerd.Client, namespace string, ta
 	}
 	imgs, err := client.Import(ctx, tarball,
 		containerd.WithImportPlatform(platforms.Default()),
+		containerd.WithImageRefTranslator(ociRefName),
 		// Without a name in the archive the image would be unreachable; the digest
-		// ref keeps it addressable.
-		containerd.WithDigestRef(func(d digest.Digest) string { return "import-" + d.Encoded() }),
+		// ref keeps it addressable, in a form Normalize leaves as it is.
+		containerd.WithDigestRef(func(d digest.Digest) string { return UnnamedRepo + "@" + d.String() }),
 		containerd.WithSkipDigestRef(func(name string) bool { return name != "" }),
 	)
 	if err != nil {
@@ -51,6 +57,21 @@ func Import(ctx context.Context, client *containerd.Client, namespace string, ta
 		}
 	}
 	return imgs, nil
+}
+
+// ociRefName names an image from an OCI layout's org.opencontainers.image.ref.name.
+// Tools disagree on that annotation: some store a full reference, some (skopeo) only
+// a tag, which names no repository and would become an image called "latest"; those
+// images get their digest ref instead.
+func ociRefName(ref string) string {
+	if !strings.ContainsAny(ref, "/:") {
+		return ""
+	}
+	full, err := Normalize(ref)
+	if err != nil {
+		return ""
+	}
+	return full
 }
 
 func first(opts []Options) Options {

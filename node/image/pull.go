@@ -79,11 +79,25 @@ func Pull(ctx context.Context, client *containerd.Client, namespace, ref string,
 	return img, nil
 }
 
+// LocalOnly reports whether ref names a node-local image: one in the bare "localhost"
+// domain (no port), the convention podman and buildah use for images that were built
+// or imported on the machine and exist in no registry. Pulling them cannot succeed,
+// so Ensure treats every policy as Never for them; otherwise the default Always of a
+// ":latest" tag would make `kubectl run --image=localhost/busybox` fail.
+func LocalOnly(ref string) bool {
+	r, err := refdocker.ParseDockerRef(ref)
+	return err == nil && refdocker.Domain(r) == "localhost"
+}
+
 // Ensure makes ref available and unpacked according to policy (empty means
-// DefaultPullPolicy), pulling only when the policy says so.
+// DefaultPullPolicy), pulling only when the policy says so. See LocalOnly for the
+// exception.
 func Ensure(ctx context.Context, client *containerd.Client, namespace, ref string, policy PullPolicy, opts ...Options) (containerd.Image, error) {
 	if policy == "" {
 		policy = DefaultPullPolicy(ref)
+	}
+	if LocalOnly(ref) {
+		policy = PullNever
 	}
 	if policy == PullAlways {
 		return Pull(ctx, client, namespace, ref, opts...)

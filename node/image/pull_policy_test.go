@@ -39,3 +39,21 @@ func TestNormalize(t *testing.T) {
 		t.Error("Normalize accepted an invalid reference")
 	}
 }
+
+func TestLocalOnly(t *testing.T) {
+	for _, tc := range []struct {
+		ref  string
+		want bool
+	}{
+		{"localhost/busybox:latest", true},
+		{"localhost/import@sha256:" + sha, true},
+		{"localhost:5000/busybox", false},
+		{"127.0.0.1:5000/busybox", false},
+		{"busybox", false},
+		{"docker.io/localhost/busybox", false},
+	} {
+		if got := LocalOnly(tc.ref); got != tc.want {
+			t.Errorf("LocalOnly(%q) = %v, want %v", tc.ref, got, tc.want)
+		}
+	}
+}

@@ -31,6 +31,19 @@ func init() {
 				b[0] = 1
 			case "log":
 				h.Log(sdk.LevelInfo, "hello from the guest")
+			case "get", "create-secret", "update-status":
+				op, res := sdk.OpGet, "configmaps"
+				switch req.Name {
+				case "create-secret":
+					op, res = sdk.OpCreate, "secrets"
+				case "update-status":
+					op, res = sdk.OpUpdateStatus, "configmaps"
+				}
+				out, err := h.Call(op, sdk.CallRequest{Version: "v1", Resource: res, Namespace: req.Namespace, Name: "x", Object: []byte(`{}`)})
+				if err != nil {
+					return sdk.ReconcileResult{Error: err.Error()}, nil
+				}
+				return sdk.ReconcileResult{Error: "ok:" + string(out)}, nil
 			}
 			return sdk.ReconcileResult{RequeueAfterMillis: int64(len(req.Name))}, nil
 		},

@@ -1,0 +1,81 @@
+package sdk
+
+import "encoding/json"
+
+// Op is a request from a plugin to the kernel, the op argument of weft.call.
+type Op int32
+
+// The operations of weft.call, ABI version 1. Numbers are never reused.
+const (
+	OpGet          Op = 1
+	OpList         Op = 2
+	OpCreate       Op = 3
+	OpUpdate       Op = 4
+	OpPatch        Op = 5
+	OpDelete       Op = 6
+	OpUpdateStatus Op = 7
+	OpEvent        Op = 8
+	OpConfig       Op = 9
+)
+
+// Verb is the permission verb an operation needs.
+func (o Op) Verb() string {
+	switch o {
+	case OpGet:
+		return "get"
+	case OpList:
+		return "list"
+	case OpCreate, OpEvent:
+		return "create"
+	case OpUpdate, OpUpdateStatus:
+		return "update"
+	case OpPatch:
+		return "patch"
+	case OpDelete:
+		return "delete"
+	}
+	return ""
+}
+
+// Writes reports whether the operation changes state (and is audited).
+func (o Op) Writes() bool {
+	switch o {
+	case OpCreate, OpUpdate, OpPatch, OpDelete, OpUpdateStatus, OpEvent:
+		return true
+	}
+	return false
+}
+
+// CallRequest is the body of every weft.call.
+type CallRequest struct {
+	Group     string `json:"group"`
+	Version   string `json:"version"`
+	Resource  string `json:"resource"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name,omitempty"`
+	// Object is the object to create or update.
+	Object json.RawMessage `json:"object,omitempty"`
+	// PatchType is json, merge, strategic or apply; Patch is the patch.
+	PatchType string          `json:"patchType,omitempty"`
+	Patch     json.RawMessage `json:"patch,omitempty"`
+	// LabelSelector and FieldSelector filter a list.
+	LabelSelector string `json:"labelSelector,omitempty"`
+	FieldSelector string `json:"fieldSelector,omitempty"`
+	// PropagationPolicy and Preconditions shape a delete.
+	PropagationPolicy string `json:"propagationPolicy,omitempty"`
+	UID               string `json:"uid,omitempty"`
+	ResourceVersion   string `json:"resourceVersion,omitempty"`
+	// Event fields: the object the event is about, and what happened.
+	EventType string `json:"eventType,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Message   string `json:"message,omitempty"`
+}
+
+// Subresource returns "status" for OpUpdateStatus, the subresource the permission
+// check names (pods/status), and "" otherwise.
+func (o Op) Subresource() string {
+	if o == OpUpdateStatus {
+		return "status"
+	}
+	return ""
+}
