@@ -28,7 +28,9 @@
 // restarts and crashes: Setup adopts a complete sandbox it finds (same namespace,
 // same address) and rebuilds a partial one; Teardown is idempotent and cleans up
 // whatever half of a sandbox is left (namespace without CNI result, reservation
-// without namespace, ...). Status and List report what a previous agent run left.
+// without namespace, ...). Status and List report what a previous agent run left,
+// found from all three kinds of state below, so that even an IP reservation from an
+// ADD that crashed half-way is offered for Teardown. Check runs CNI CHECK.
 //
 // When Config.HostNetNS is set, every plugin runs with that namespace as "the host":
 // plugins inherit the network namespace of the thread that forks them. Tests use this
@@ -49,9 +51,21 @@
 //
 // # Quirks of the plugins this relies on
 //
-// portmap's DEL does nothing unless it is given at least one port mapping, although
-// it removes the pod's chains whatever the mappings say. Teardown therefore passes
-// the mappings cached at ADD, or a placeholder when the cache is lost.
+// Debian ships containernetworking-plugins 1.1.1 (spec 0.1.0 to 1.0.0).
+//
+//   - portmap's DEL does nothing unless it is given at least one port mapping,
+//     although it removes the pod's chains whatever the mappings say. Teardown
+//     therefore passes the mappings cached at ADD, or a placeholder when the cache
+//     is lost.
+//   - portmap's CHECK fails for IPv4-only pods whenever ip6tables is installed, so
+//     Check leaves portmap out.
+//   - When a pod's namespace disappears before DEL, bridge cannot delete the veth;
+//     the kernel does when the namespace dies, but asynchronously, and never if a
+//     stray process holds it. Teardown deletes the host end itself.
+//   - The plugins run iptables from PATH; on Debian that is iptables-nft.
+//
+// libcni fills in a missing plugin executor lazily on every call, which races under
+// concurrent pods, so New always passes one.
 //
 // # Cross-node routes
 //

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -19,10 +18,12 @@ import (
 // concurrently for different pods; calls for the same pod must be serialised by the
 // caller (the agent's per-pod worker does that anyway).
 type Network struct {
-	cfg   Config
-	list  *libcni.NetworkConfigList
-	cni   *libcni.CNIConfig
-	netns *nsDir
+	cfg  Config
+	list *libcni.NetworkConfigList
+	// checkList is list without the plugins whose CHECK is broken (see Check).
+	checkList *libcni.NetworkConfigList
+	cni       *libcni.CNIConfig
+	netns     *nsDir
 }
 
 // PortMapping is a pod's hostPort, in the shape portmap's portMappings capability
@@ -69,9 +70,14 @@ func New(cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cni: parse generated conflist: %w", err)
 	}
+	checkList := *list
+	checkList.Plugins = slices.DeleteFunc(slices.Clone(list.Plugins), func(p *libcni.PluginConfig) bool {
+		return p.Network.Type == "portmap"
+	})
 	return &Network{
-		cfg:  cfg,
-		list: list,
+		cfg:       cfg,
+		list:      list,
+		checkList: &checkList,
 		// An explicit exec, because libcni fills in a nil one lazily on every call,
 		// which races when pods are set up concurrently.
 		cni: libcni.NewCNIConfigWithCacheDir([]string{cfg.PluginDir}, cfg.CacheDir, &invoke.DefaultExec{
@@ -178,106 +184,6 @@ func (n *Network) Teardown(ctx context.Context, podID string) error {
 		return fmt.Errorf("cni: teardown %s: %w", podID, err)
 	}
 	return nil
-}
-
-// Check asks the plugins (CNI CHECK) whether podID's network is still as ADD left
-// it: the interface and address in the pod, the bridge, the portmap rules. Setup's
-// adoption does not run it, because a pod whose containers still run in the old
-// namespace cannot be moved to a new one anyway; the agent decides what a failed
-// Check means for the pod.
-func (n *Network) Check(ctx context.Context, podID string) error {
-	if err := validPodID(podID); err != nil {
-		return err
-	}
-	if !n.netns.mounted(podID) {
-		return fmt.Errorf("%w: %s has no network namespace", ErrNotFound, podID)
-	}
-	rt := n.runtimeConf(podID, n.netns.path(podID))
-	_, cached, err := n.cni.GetNetworkListCachedConfig(n.list, rt)
-	if err != nil {
-		return fmt.Errorf("cni: read cached config for %s: %w", podID, err)
-	}
-	if cached == nil {
-		return fmt.Errorf("%w: %s has no CNI result", ErrNotFound, podID)
-	}
-	if err := n.inHost(func() error { return n.cni.CheckNetworkList(ctx, n.list, cached) }); err != nil {
-		return fmt.Errorf("cni: check %s: %w", podID, err)
-	}
-	return nil
-}
-
-// Status reports what is left of podID's sandbox, or ErrNotFound if nothing is.
-func (n *Network) Status(ctx context.Context, podID string) (Sandbox, error) {
-	if err := validPodID(podID); err != nil {
-		return Sandbox{}, err
-	}
-	sb := Sandbox{PodID: podID}
-	if n.netns.mounted(podID) {
-		sb.NetNS = n.netns.path(podID)
-	}
-	cached, err := n.cachedSandbox(podID, n.runtimeConf(podID, sb.NetNS))
-	if err != nil {
-		return Sandbox{}, err
-	}
-	if cached.PodID != "" {
-		sb = cached
-	}
-	if cached.PodID != "" || sb.NetNS != "" {
-		return sb, nil
-	}
-	// Nothing usable, but a crash may have left an unmounted mount point or an IP
-	// reservation, which Teardown must still be offered.
-	if _, err := os.Lstat(n.netns.path(podID)); err == nil {
-		return sb, nil
-	}
-	reserved, err := n.reservedPodIDs()
-	if err != nil {
-		return Sandbox{}, err
-	}
-	if reserved[podID] {
-		return sb, nil
-	}
-	return Sandbox{}, fmt.Errorf("%w: %s", ErrNotFound, podID)
-}
-
-// List returns every sandbox this agent left behind, complete or not, so a restarted
-// agent can adopt the ones its pods still need and tear down the rest.
-func (n *Network) List(ctx context.Context) ([]Sandbox, error) {
-	ids, err := n.netns.list()
-	if err != nil {
-		return nil, fmt.Errorf("cni: %w", err)
-	}
-	cached, err := n.cachedPodIDs()
-	if err != nil {
-		return nil, err
-	}
-	reserved, err := n.reservedPodIDs()
-	if err != nil {
-		return nil, err
-	}
-	seen := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		seen[id] = true
-	}
-	for _, id := range append(cached, slices.Sorted(maps.Keys(reserved))...) {
-		if !seen[id] {
-			ids = append(ids, id)
-			seen[id] = true
-		}
-	}
-	slices.Sort(ids)
-	out := make([]Sandbox, 0, len(ids))
-	for _, id := range ids {
-		sb, err := n.Status(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			continue // torn down while we were listing
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sb)
-	}
-	return out, nil
 }
 
 // delPortMappings returns the mappings DEL must carry. portmap's DEL does nothing

@@ -219,3 +219,37 @@ func TestSetupFailureLeavesNothing(t *testing.T) {
 		return err
 	})
 }
+
+// TestMTU checks Config.MTU reaches the pod's interface and the bridge.
+func TestMTU(t *testing.T) {
+	requireNetworkTests(t)
+	host := newTestHost(t, "node")
+	dir := t.TempDir()
+	n, err := New(Config{
+		PodCIDR:   netip.MustParsePrefix("10.88.9.0/24"),
+		Bridge:    "weftmtu0",
+		IPAMDir:   dir + "/ipam",
+		CacheDir:  dir + "/cache",
+		NetNSDir:  dir + "/netns",
+		MTU:       1400,
+		HostNetNS: host.path,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unmountDir(t, n.cfg.NetNSDir) })
+	sb := setupPod(t, n, "pod-m", SetupOptions{})
+	t.Cleanup(func() { teardownPod(t, n, "pod-m") })
+	for _, c := range []struct {
+		where testHost
+		link  string
+	}{{testHost{sb.NetNS}, podIfName}, {host, n.cfg.Bridge}, {host, sb.HostVeth}} {
+		c.where.netlink(t, func(nl *netlink.Handle) error {
+			l, err := nl.LinkByName(c.link)
+			if err == nil && l.Attrs().MTU != 1400 {
+				t.Errorf("%s MTU = %d, want 1400", c.link, l.Attrs().MTU)
+			}
+			return err
+		})
+	}
+}

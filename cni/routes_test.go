@@ -107,7 +107,14 @@ func TestEnsureRoutesReconciles(t *testing.T) {
 }
 
 func TestEnsureRoutesRejectsBadPeers(t *testing.T) {
-	n := newUnitNetwork(t)
+	cfg := validConfig()
+	// A namespace that cannot be opened: should validation ever let a peer through,
+	// the test fails on that instead of changing this machine's routes.
+	cfg.HostNetNS = "/nonexistent/weft-test/netns"
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		peer Peer

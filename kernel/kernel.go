@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"weft.dev/weft/kernel/admission"
 	"weft.dev/weft/kernel/apiserver"
 	"weft.dev/weft/kernel/gc"
 	"weft.dev/weft/kernel/objects"
@@ -37,17 +38,18 @@ var (
 
 // Kernel is a running control plane.
 type Kernel struct {
-	cfg      Config
-	log      *slog.Logger
-	store    *store.DB
-	reg      *registry.Registry
-	objects  *objects.Service
-	gc       *gc.Collector
-	api      *apiserver.Server
-	ca       *pki.CA
-	listener net.Listener
-	srv      *http.Server
-	metrics  *prometheus.Registry
+	cfg       Config
+	log       *slog.Logger
+	store     *store.DB
+	reg       *registry.Registry
+	objects   *objects.Service
+	admission *admission.Pipeline
+	gc        *gc.Collector
+	api       *apiserver.Server
+	ca        *pki.CA
+	listener  net.Listener
+	srv       *http.Server
+	metrics   *prometheus.Registry
 }
 
 // New prepares a kernel: it creates or loads the data dir, certificates, store and
@@ -98,11 +100,19 @@ func New(cfg Config) (_ *Kernel, err error) {
 	if err := k.reg.Register(cfg.Kinds...); err != nil {
 		return nil, err
 	}
+	// Plugins' hooks run after the built-in admission rules. Namespace selectors read
+	// namespace labels through the object service, which exists only below: the
+	// closure looks it up at call time.
+	k.admission = admission.New(cfg.Logger.With("component", "admission"), k.namespaceLabels)
+	chain := admission.Chain{k.admission}
+	if cfg.Admission != nil {
+		chain = admission.Chain{cfg.Admission, k.admission}
+	}
 	k.objects = objects.New(objects.Config{
 		Store:     k.store,
 		Registry:  k.reg,
 		Cipher:    cipher,
-		Admission: cfg.Admission,
+		Admission: chain,
 		Logger:    cfg.Logger.With("component", "objects"),
 	})
 	k.gc = gc.New(gc.Config{Objects: k.objects, Logger: cfg.Logger})
@@ -155,6 +165,22 @@ func (k *Kernel) Objects() *objects.Service { return k.objects }
 
 // API is the API server, for parts that add extension subresources before Run.
 func (k *Kernel) API() *apiserver.Server { return k.api }
+
+// Admission is the pipeline of plugins' admission hooks.
+func (k *Kernel) Admission() *admission.Pipeline { return k.admission }
+
+// namespaceLabels serves admission namespace selectors.
+func (k *Kernel) namespaceLabels(ctx context.Context, name string) (map[string]string, error) {
+	e, ok := k.reg.Snapshot().LookupKind(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"})
+	if !ok {
+		return nil, nil
+	}
+	ns, err := k.objects.Get(ctx, e, "", name, "")
+	if err != nil {
+		return nil, err
+	}
+	return ns.GetLabels(), nil
+}
 
 // Registry is the kind registry.
 func (k *Kernel) Registry() *registry.Registry { return k.reg }

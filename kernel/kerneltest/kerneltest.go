@@ -6,11 +6,14 @@ package kerneltest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,4 +180,38 @@ func WidgetKind(t testing.TB) registry.Kind {
 		SelectableFields: []string{".spec.color"},
 		Owner:            "test",
 	}
+}
+
+var plugins sync.Map // path -> *builtPlugin
+
+type builtPlugin struct {
+	once sync.Once
+	wasm []byte
+	err  error
+}
+
+// BuildPlugin compiles the Go plugin at a path relative to the repository root (for
+// example "testdata/plugins/policy") for GOOS=wasip1, once per test binary.
+func BuildPlugin(t testing.TB, path string) []byte {
+	t.Helper()
+	v, _ := plugins.LoadOrStore(path, &builtPlugin{})
+	b := v.(*builtPlugin)
+	b.once.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		out := filepath.Join(os.TempDir(), fmt.Sprintf("weft-plugin-%d-%s.wasm", os.Getpid(), strings.ReplaceAll(path, "/", "_")))
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./"+path)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("build %s: %v\n%s", path, err, msg)
+			return
+		}
+		b.wasm, b.err = os.ReadFile(out)
+		os.Remove(out)
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.wasm
 }

@@ -209,7 +209,8 @@ func (p *Plugin) Call(ctx context.Context, op string, in []byte) ([]byte, error)
 // ran out of it: Go's runtime exits when the memory it asks for is refused.
 func (p *Plugin) classify(inst *instance, err error, deadline bool) error {
 	var exit *sys.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded || deadline {
+	if errors.As(err, &exit) && (exit.ExitCode() == sys.ExitCodeDeadlineExceeded || exit.ExitCode() == sys.ExitCodeContextCanceled) || deadline {
+		// Our deadline or the caller's: either way the instance was closed mid-call.
 		return ErrTimeout
 	}
 	if mem := inst.mod.Memory(); mem != nil && uint64(mem.Size()) >= uint64(p.limits.MemoryPages)*65536*9/10 {
@@ -260,4 +261,21 @@ func (p *Plugin) Close(ctx context.Context) {
 	if p.runtime != nil {
 		_ = p.runtime.Close(context.Background())
 	}
+}
+
+// Admit runs the plugin's admission export on one request.
+func (p *Plugin) Admit(ctx context.Context, req *sdk.AdmissionRequest) (*sdk.AdmissionResponse, error) {
+	in, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := p.Call(ctx, "admit", in)
+	if err != nil {
+		return nil, err
+	}
+	resp := &sdk.AdmissionResponse{}
+	if err := json.Unmarshal(out, resp); err != nil {
+		return nil, fmt.Errorf("%w: admit: bad response: %v", ErrGuest, err)
+	}
+	return resp, nil
 }

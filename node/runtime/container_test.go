@@ -128,6 +128,7 @@ func TestLimitsMountsExec(t *testing.T) {
 	const memLimit = 64 << 20
 	e.run(t, runtime.Spec{
 		ID:         "limited",
+		Hostname:   "limited-host",
 		Command:    []string{"sleep", "1000"},
 		WorkingDir: "/tmp",
 		Mounts:     []runtime.Mount{{Source: hostDir, Destination: "/data", ReadOnly: true}},
@@ -167,20 +168,24 @@ func TestLimitsMountsExec(t *testing.T) {
 			name     string
 			cmd      []string
 			stdin    string
+			tty      bool
 			wantOut  string
 			wantErr  string
 			wantCode int
 		}{
-			{"echo", []string{"echo", "hi"}, "", "hi\n", "", 0},
-			{"exit code", []string{"sh", "-c", "echo no >&2; exit 5"}, "", "", "no\n", 5},
-			{"stdin", []string{"cat"}, "piped\n", "piped\n", "", 0},
-			{"bind mount", []string{"cat", "/data/greeting"}, "", "from the host", "", 0},
-			{"read-only mount", []string{"sh", "-c", "touch /data/x 2>/dev/null || echo ro"}, "", "ro\n", "", 0},
-			{"working dir", []string{"pwd"}, "", "/tmp\n", "", 0},
+			{"echo", []string{"echo", "hi"}, "", false, "hi\n", "", 0},
+			{"exit code", []string{"sh", "-c", "echo no >&2; exit 5"}, "", false, "", "no\n", 5},
+			{"stdin", []string{"cat"}, "piped\n", false, "piped\n", "", 0},
+			{"bind mount", []string{"cat", "/data/greeting"}, "", false, "from the host", "", 0},
+			{"read-only mount", []string{"sh", "-c", "touch /data/x 2>/dev/null || echo ro"}, "", false, "ro\n", "", 0},
+			{"working dir", []string{"pwd"}, "", false, "/tmp\n", "", 0},
+			{"hostname", []string{"hostname"}, "", false, "limited-host\n", "", 0},
+			// A terminal turns \n into \r\n, which shows the output went through one.
+			{"tty", []string{"sh", "-c", "test -t 1 && echo tty"}, "", true, "tty\r\n", "", 0},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				var out, errOut strings.Builder
-				opts := runtime.ExecOptions{Cmd: tc.cmd, Stdout: &out, Stderr: &errOut}
+				opts := runtime.ExecOptions{Cmd: tc.cmd, TTY: tc.tty, Stdout: &out, Stderr: &errOut}
 				if tc.stdin != "" {
 					opts.Stdin = strings.NewReader(tc.stdin)
 				}

@@ -3,9 +3,6 @@ package runtime
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,10 +24,6 @@ const (
 	DefaultRuncBinary       = "/usr/sbin/runc"
 )
 
-// maxSocketPath leaves room under the 108-byte sun_path limit for the ".ttrpc" suffix
-// containerd appends for its ttrpc socket.
-const maxSocketPath = 100
-
 // Config describes a private containerd.
 type Config struct {
 	// DataDir holds everything the daemon writes: config, root, state, socket, pid file.
@@ -51,30 +44,6 @@ type Daemon struct {
 	done   chan struct{}
 	client *containerd.Client
 	logs   chan struct{}
-}
-
-type daemonPaths struct {
-	config, root, state, socket, pid, runcRoot, fifo string
-}
-
-func pathsFor(dataDir string) daemonPaths {
-	p := daemonPaths{
-		config:   filepath.Join(dataDir, "containerd.toml"),
-		root:     filepath.Join(dataDir, "root"),
-		state:    filepath.Join(dataDir, "state"),
-		socket:   filepath.Join(dataDir, "containerd.sock"),
-		pid:      filepath.Join(dataDir, "containerd.pid"),
-		runcRoot: filepath.Join(dataDir, "state", "runc"),
-		fifo:     filepath.Join(dataDir, "state", "fifo"),
-	}
-	if len(p.socket) > maxSocketPath {
-		// A deep data dir (t.TempDir, long node names) would overflow sun_path. The
-		// fallback is derived from the data dir so that a restarted agent finds the same
-		// address, which the shims of running containers remember.
-		sum := sha256.Sum256([]byte(dataDir))
-		p.socket = filepath.Join("/run/weft", hex.EncodeToString(sum[:8]), "containerd.sock")
-	}
-	return p
 }
 
 // StartContainerd writes a config under cfg.DataDir and starts containerd with it,
@@ -123,7 +92,6 @@ func StartContainerd(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrDaemon, err)
 	}
-	cmd.Stdout = nil
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%w: start %s: %v", ErrDaemon, cfg.Binary, err)
 	}
@@ -189,8 +157,28 @@ func (d *Daemon) pipeLogs(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
-		d.cfg.Logger.Info(sc.Text(), "component", "containerd")
+		line := sc.Text()
+		d.cfg.Logger.Log(context.Background(), logLevel(line), line, "component", "containerd")
 	}
+}
+
+// logLevel maps containerd's logrus level field onto slog, so that a logger set to
+// warnings shows containerd's warnings and nothing else.
+func logLevel(line string) slog.Level {
+	_, rest, ok := strings.Cut(line, "level=")
+	if !ok {
+		return slog.LevelInfo
+	}
+	level, _, _ := strings.Cut(rest, " ")
+	switch level {
+	case "debug", "trace":
+		return slog.LevelDebug
+	case "warning", "warn":
+		return slog.LevelWarn
+	case "error", "fatal", "panic":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }
 
 // Client is connected to the daemon; Stop closes it.
@@ -230,101 +218,4 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		}
 	}
 	return err
-}
-
-// terminate signals only the one pid it is given; done must close when it has exited.
-func terminate(ctx context.Context, pid int, done <-chan struct{}) error {
-	select {
-	case <-done:
-		return nil
-	default:
-	}
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("%w: SIGTERM %d: %v", ErrDaemon, pid, err)
-	}
-	grace := time.NewTimer(10 * time.Second)
-	defer grace.Stop()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-	case <-grace.C:
-	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("%w: SIGKILL %d: %v", ErrDaemon, pid, err)
-	}
-	<-done
-	return nil
-}
-
-// stopStale stops a containerd that an earlier agent started with this data dir and
-// did not stop (the agent was killed). It checks the command line so that a recycled
-// pid belonging to someone else is left alone.
-func stopStale(ctx context.Context, p daemonPaths) error {
-	b, err := os.ReadFile(p.pid)
-	if err != nil {
-		return nil
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 {
-		return nil
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmdline), p.config) {
-		return nil
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for syscall.Kill(pid, 0) == nil {
-			if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && isZombie(st) {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
-	return terminate(ctx, pid, done)
-}
-
-func isZombie(stat []byte) bool {
-	s := string(stat)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && len(s) > i+2 && s[i+2] == 'Z'
-}
-
-// renderConfig writes a containerd 1.6 (config version 2) file. CRI and the
-// snapshotters we never use are disabled: startup is faster and nothing can clash with
-// a system containerd's CRI or ports. Debug and metrics listeners stay off. The v1
-// linux runtime must stay: 1.6's tasks service refuses to load without it.
-func renderConfig(p daemonPaths) string {
-	disabled := []string{
-		"io.containerd.grpc.v1.cri",
-		"io.containerd.snapshotter.v1.aufs",
-		"io.containerd.snapshotter.v1.btrfs",
-		"io.containerd.snapshotter.v1.devmapper",
-		"io.containerd.snapshotter.v1.zfs",
-		"io.containerd.tracing.processor.v1.otlp",
-		"io.containerd.internal.v1.tracing",
-	}
-	q := make([]string, len(disabled))
-	for i, s := range disabled {
-		q[i] = strconv.Quote(s)
-	}
-	return fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = [%s]
-
-[grpc]
-  address = %q
-
-[ttrpc]
-  address = %q
-
-[debug]
-  level = "info"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = %q
-`, p.root, p.state, strings.Join(q, ", "), p.socket, p.socket+".ttrpc", filepath.Join(p.root, "opt"))
 }

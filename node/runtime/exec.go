@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	containerd "github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
@@ -24,6 +25,9 @@ type ExecOptions struct {
 	// Resize, when given with TTY, carries terminal size changes until closed.
 	Resize <-chan TermSize
 }
+
+// ioDrainTimeout bounds how long Exec waits for output after the process exited.
+const ioDrainTimeout = 2 * time.Second
 
 // TermSize is a terminal's size in characters.
 type TermSize struct{ Width, Height uint32 }
@@ -81,7 +85,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts ExecOptions) (int, e
 	}
 	// The process record outlives ctx cancellation; clean up with a fresh context.
 	defer func() {
-		_, _ = proc.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_, _ = proc.Delete(dctx, containerd.WithProcessKill)
 	}()
 	exited, err := proc.Wait(ctx)
 	if err != nil {
@@ -110,8 +116,15 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts ExecOptions) (int, e
 	}
 	select {
 	case st := <-exited:
-		// Output is complete only once the FIFOs are drained.
-		proc.IO().Wait()
+		// Output is complete only once the FIFOs are drained. A background child that
+		// inherited stdout would hold them open for ever, so the drain is bounded.
+		drained := make(chan struct{})
+		go func() { proc.IO().Wait(); close(drained) }()
+		select {
+		case <-drained:
+		case <-time.After(ioDrainTimeout):
+		case <-ctx.Done():
+		}
 		code, _, err := st.Result()
 		if err != nil {
 			return -1, fmt.Errorf("exec in %s: %w", id, err)
