@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 
 	"weft.dev/weft/kernel"
+	noderuntime "weft.dev/weft/node/runtime"
 	"weft.dev/weft/plugins/core"
 )
 
@@ -59,6 +60,9 @@ Run 'weft COMMAND -h' for a command's flags.
 `
 
 func main() {
+	// containerd's shims start this binary as a container's log driver; that process
+	// does nothing else.
+	noderuntime.RunLogDriverIfRequested()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

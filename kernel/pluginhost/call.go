@@ -139,17 +139,24 @@ func (p *Plugin) audit(ctx context.Context, r AuditRecord) {
 	}
 }
 
-// permitted checks a request against what the operator granted.
+// permitted checks a request against what the operator granted. An event is a
+// create of core events in the namespace of the object it is about.
 func (p *Plugin) permitted(o sdk.Op, req *sdk.CallRequest) bool {
-	res := req.Resource
+	group, res, ns := req.Group, req.Resource, req.Namespace
+	if o == sdk.OpEvent {
+		group, res = "", "events"
+		if ns == "" {
+			ns = "default"
+		}
+	}
 	if sub := o.Subresource(); sub != "" {
 		res += "/" + sub
 	}
 	for _, g := range p.grants {
-		if (g.Group == req.Group || g.Group == "*") &&
+		if (g.Group == group || g.Group == "*") &&
 			(g.Resource == res || g.Resource == "*") &&
 			(slices.Contains(g.Verbs, o.Verb()) || slices.Contains(g.Verbs, "*")) &&
-			(len(g.Namespaces) == 0 || slices.Contains(g.Namespaces, "*") || slices.Contains(g.Namespaces, req.Namespace)) {
+			(len(g.Namespaces) == 0 || slices.Contains(g.Namespaces, "*") || slices.Contains(g.Namespaces, ns)) {
 			return true
 		}
 	}
