@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -114,6 +115,11 @@ func serve(name string, args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "weft %s: %v\n", name, err)
 		return 2
+	}
+	if os.Getenv("GOGC") == "" {
+		// The API server allocates briskly and briefly; collecting less often trades
+		// memory, which a control-plane machine has, for tail latency.
+		debug.SetGCPercent(400)
 	}
 	kinds, err := core.Kinds()
 	if err != nil {
