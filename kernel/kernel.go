@@ -26,6 +26,8 @@ import (
 	"weft.dev/weft/kernel/gc"
 	"weft.dev/weft/kernel/objects"
 	"weft.dev/weft/kernel/pki"
+	"weft.dev/weft/kernel/pluginhost"
+	"weft.dev/weft/kernel/plugins"
 	"weft.dev/weft/kernel/registry"
 	"weft.dev/weft/store"
 )
@@ -45,6 +47,10 @@ type Kernel struct {
 	objects   *objects.Service
 	admission *admission.Pipeline
 	gc        *gc.Collector
+	engine    *pluginhost.Engine
+	modules   *plugins.ModuleStore
+	audit     *plugins.AuditLog
+	plugins   *plugins.Manager
 	api       *apiserver.Server
 	ca        *pki.CA
 	listener  net.Listener
@@ -97,7 +103,7 @@ func New(cfg Config) (_ *Kernel, err error) {
 	k.metrics.MustRegister(storeCollector{k.store})
 
 	k.reg = registry.New()
-	if err := k.reg.Register(cfg.Kinds...); err != nil {
+	if err := k.reg.Register(append([]registry.Kind{plugins.Kind()}, cfg.Kinds...)...); err != nil {
 		return nil, err
 	}
 	// Plugins' hooks run after the built-in admission rules. Namespace selectors read
@@ -116,6 +122,23 @@ func New(cfg Config) (_ *Kernel, err error) {
 		Logger:    cfg.Logger.With("component", "objects"),
 	})
 	k.gc = gc.New(gc.Config{Objects: k.objects, Logger: cfg.Logger})
+
+	if k.engine, err = pluginhost.NewEngine(pluginhost.Config{CacheDir: filepath.Join(cfg.DataDir, "plugins", "cache"), Logger: cfg.Logger.With("component", "pluginhost")}); err != nil {
+		return nil, err
+	}
+	if k.modules, err = plugins.NewModuleStore(filepath.Join(cfg.DataDir, "plugins", "modules")); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "audit"), 0o700); err != nil {
+		return nil, fmt.Errorf("audit dir: %w", err)
+	}
+	if k.audit, err = plugins.OpenAuditLog(filepath.Join(cfg.DataDir, "audit", "plugins.jsonl"), 0, cfg.Logger); err != nil {
+		return nil, err
+	}
+	k.plugins = plugins.NewManager(plugins.ManagerConfig{
+		Objects: k.objects, Engine: k.engine, Modules: k.modules, Admission: k.admission,
+		Auditor: k.audit, Logger: cfg.Logger, StatusInterval: cfg.PluginStatusInterval,
+	})
 
 	if k.listener, err = listen(cfg.APIAddr); err != nil {
 		return nil, err
@@ -141,6 +164,7 @@ func New(cfg Config) (_ *Kernel, err error) {
 		MaxMutatingInflight: cfg.MaxMutatingInflight,
 		MaxReadOnlyInflight: cfg.MaxReadOnlyInflight,
 	})
+	k.api.HandleSubresource(plugins.UploadSubresource(k.modules))
 	k.srv = &http.Server{
 		Handler:           k.api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -165,6 +189,9 @@ func (k *Kernel) Objects() *objects.Service { return k.objects }
 
 // API is the API server, for parts that add extension subresources before Run.
 func (k *Kernel) API() *apiserver.Server { return k.api }
+
+// Plugins is the plugin manager.
+func (k *Kernel) Plugins() *plugins.Manager { return k.plugins }
 
 // Admission is the pipeline of plugins' admission hooks.
 func (k *Kernel) Admission() *admission.Pipeline { return k.admission }
@@ -214,8 +241,9 @@ func (k *Kernel) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); _ = k.gc.Run(ctx) }()
+	go func() { defer wg.Done(); _ = k.plugins.Run(ctx) }()
 	go func() { defer wg.Done(); k.compactLoop(ctx) }()
 
 	serveErr := make(chan error, 1)
@@ -246,6 +274,12 @@ func (k *Kernel) Run(ctx context.Context) error {
 func (k *Kernel) close() {
 	if k.listener != nil {
 		_ = k.listener.Close()
+	}
+	if k.audit != nil {
+		_ = k.audit.Close()
+	}
+	if k.engine != nil {
+		_ = k.engine.Close(context.Background())
 	}
 	if k.store != nil {
 		if err := k.store.Close(); err != nil {

@@ -45,6 +45,9 @@ type Subresource struct {
 	// Kind is what it accepts or returns (v1 Binding, v1 Pod for log), for discovery.
 	Kind    metav1.GroupVersionKind
 	Handler SubresourceHandler
+	// MaxBodyBytes, when set, replaces the server's request body limit (module uploads
+	// are larger than any object).
+	MaxBodyBytes int64
 }
 
 type extKey struct {
@@ -72,9 +75,13 @@ func (s *Server) HandleSubresource(sr Subresource) {
 }
 
 func (s *Server) extension(e *registry.Entry, sub string) (Subresource, bool) {
+	return s.extensionFor(schema.GroupResource{Group: e.Group, Resource: e.Resource}, sub)
+}
+
+func (s *Server) extensionFor(gr schema.GroupResource, sub string) (Subresource, bool) {
 	s.ext.mu.RLock()
 	defer s.ext.mu.RUnlock()
-	sr, ok := s.ext.byKey[extKey{schema.GroupResource{Group: e.Group, Resource: e.Resource}, sub}]
+	sr, ok := s.ext.byKey[extKey{gr, sub}]
 	return sr, ok
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 
 	"weft.dev/weft/kernel/objects"
@@ -202,7 +203,11 @@ func (s *Server) serveResourceLimited(w http.ResponseWriter, r *http.Request, ri
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		r = r.WithContext(ctx)
-		r.Body = http.MaxBytesReader(rec, r.Body, s.cfg.MaxRequestBodyBytes)
+		limit := s.cfg.MaxRequestBodyBytes
+		if sr, ok := s.extensionFor(schema.GroupResource{Group: ri.GV.Group, Resource: ri.Resource}, ri.Subresource); ok && sr.MaxBodyBytes > 0 {
+			limit = sr.MaxBodyBytes
+		}
+		r.Body = http.MaxBytesReader(rec, r.Body, limit)
 		defer func() {
 			s.cfg.Metrics.latency.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
 		}()

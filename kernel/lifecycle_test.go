@@ -1,0 +1,137 @@
+package kernel_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+
+	"weft.dev/weft/kernel"
+	"weft.dev/weft/kernel/kerneltest"
+	"weft.dev/weft/kernel/registry"
+)
+
+var pluginsGVR = schema.GroupVersionResource{Group: "weft.dev", Version: "v1alpha1", Resource: "plugins"}
+
+func upload(t *testing.T, c *kerneltest.Cluster, name string, wasm []byte) string {
+	t.Helper()
+	r := do(t, c, http.MethodPut, "/apis/weft.dev/v1alpha1/plugins/"+name+"/module", "application/wasm", wasm)
+	var out struct{ Digest string }
+	if r.code != 200 || json.Unmarshal(r.body, &out) != nil || !strings.HasPrefix(out.Digest, "sha256:") {
+		t.Fatalf("upload: %d %s", r.code, r.body)
+	}
+	return out.Digest
+}
+
+func pluginStatus(t *testing.T, c *kerneltest.Cluster, name string, want func(st map[string]any) error) map[string]any {
+	t.Helper()
+	var st map[string]any
+	eventually(t, "plugin "+name+" status", func() error {
+		obj, err := c.Dynamic.Resource(pluginsGVR).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		st, _ = obj.Object["status"].(map[string]any)
+		return want(st)
+	})
+	return st
+}
+
+func phase(want string, msg string) func(map[string]any) error {
+	return func(st map[string]any) error {
+		if st["phase"] != want || !strings.Contains(fmt.Sprint(st["message"]), msg) {
+			return fmt.Errorf("status %v", st)
+		}
+		return nil
+	}
+}
+
+// Plugins are installed, upgraded and removed at runtime by writing Plugin objects;
+// a failing upgrade leaves the old version serving.
+func TestPluginLifecycle(t *testing.T) {
+	c := kerneltest.Start(t, kerneltest.Options{
+		Kinds: []registry.Kind{kerneltest.WidgetKind(t)},
+		Tune:  func(cfg *kernel.Config) { cfg.PluginStatusInterval = 100 * time.Millisecond },
+	})
+	ctx := context.Background()
+	plugins := c.Dynamic.Resource(pluginsGVR)
+	widgetsClient := c.Dynamic.Resource(widgets).Namespace("default")
+
+	digest := upload(t, c, "policy", kerneltest.BuildPlugin(t, "testdata/plugins/policy"))
+	if r := do(t, c, http.MethodPut, "/apis/weft.dev/v1alpha1/plugins/policy/module", "application/wasm", []byte("not wasm")); r.code != 400 {
+		t.Fatalf("upload of garbage: %d", r.code)
+	}
+	plugin := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "weft.dev/v1alpha1", "kind": "Plugin",
+		"metadata": map[string]any{"name": "policy"},
+		"spec":     map[string]any{"module": digest},
+	}}
+	if _, err := plugins.Create(ctx, plugin, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pluginStatus(t, c, "policy", phase("Running", ""))
+	if _, err := widgetsClient.Create(ctx, widget("red", map[string]any{"color": "red"}), metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("installed plugin's hook: want Forbidden, got %v", err)
+	}
+	st := pluginStatus(t, c, "policy", func(st map[string]any) error {
+		if calls, _ := st["calls"].(int64); calls < 2 {
+			return fmt.Errorf("calls not counted yet: %v", st)
+		}
+		return nil
+	})
+	if st["version"] != "1.0.0" || st["digest"] != digest {
+		t.Fatalf("status: %v", st)
+	}
+
+	// An upgrade to a module that is not there fails and leaves version 1 serving.
+	missing := "sha256:" + strings.Repeat("ab", 32)
+	patch := fmt.Sprintf(`{"spec":{"module":%q}}`, missing)
+	if _, err := plugins.Patch(ctx, "policy", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pluginStatus(t, c, "policy", phase("Running", "keeps serving"))
+	if _, err := widgetsClient.Create(ctx, widget("red", map[string]any{"color": "red"}), metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Fatalf("after a failed upgrade: want Forbidden, got %v", err)
+	}
+
+	// A module whose manifest names another plugin is refused.
+	writer := upload(t, c, "other", kerneltest.BuildPlugin(t, "testdata/plugins/writer"))
+	other := plugin.DeepCopy()
+	other.SetName("other")
+	other.Object["spec"] = map[string]any{"module": writer}
+	if _, err := plugins.Create(ctx, other, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pluginStatus(t, c, "other", phase("Failed", `the module is plugin "writer", not "other"`))
+	// Granting more than a plugin asks for is refused.
+	greedy := plugin.DeepCopy()
+	greedy.SetName("writer")
+	greedy.Object["spec"] = map[string]any{"module": writer, "grants": []any{map[string]any{"resource": "secrets", "verbs": []any{"delete"}}}}
+	if _, err := plugins.Create(ctx, greedy, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pluginStatus(t, c, "writer", phase("Failed", "more than the plugin asks for"))
+
+	// Removing the plugin removes its hooks.
+	if err := plugins.Delete(ctx, "policy", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "hooks removed", func() error {
+		_, err := widgetsClient.Create(ctx, widget("red", map[string]any{"color": "red"}), metav1.CreateOptions{})
+		return err
+	})
+	// kubectl's view.
+	r := do(t, c, http.MethodGet, "/apis/weft.dev/v1alpha1/plugins", "", nil, "Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	if r.code != 200 || !strings.Contains(string(r.body), `"name":"State"`) {
+		t.Fatalf("plugins table: %d %s", r.code, r.body)
+	}
+}

@@ -1,0 +1,382 @@
+package plugins
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/kube-openapi/pkg/validation/spec"
+
+	"weft.dev/weft/kernel/admission"
+	"weft.dev/weft/kernel/objects"
+	"weft.dev/weft/kernel/pluginhost"
+	"weft.dev/weft/kernel/registry"
+	"weft.dev/weft/sdk"
+)
+
+// ManagerConfig assembles a Manager.
+type ManagerConfig struct {
+	Objects   *objects.Service
+	Engine    *pluginhost.Engine
+	Modules   *ModuleStore
+	Admission *admission.Pipeline
+	Auditor   pluginhost.Auditor
+	Logger    *slog.Logger
+	// StatusInterval is how often running plugins' status is refreshed; default 5s.
+	StatusInterval time.Duration
+}
+
+// Manager makes running plugins match Plugin objects. An upgrade is atomic: the new
+// version is compiled, checked and instantiated before it replaces the old one; calls
+// in flight finish on the old one; if the new one fails, the old one keeps serving.
+type Manager struct {
+	cfg   ManagerConfig
+	log   *slog.Logger
+	calls *Calls
+
+	mu     sync.Mutex
+	active map[string]*running
+}
+
+// running is the version of a plugin that serves.
+type running struct {
+	plugin *pluginhost.Plugin
+	spec   pluginSpec
+}
+
+// pluginSpec is the part of a Plugin object that decides what runs.
+type pluginSpec struct {
+	Module string           `json:"module"`
+	Grants []sdk.Permission `json:"grants,omitempty"`
+	Limits struct {
+		MemoryMiB      int `json:"memoryMiB,omitempty"`
+		TimeoutSeconds int `json:"timeoutSeconds,omitempty"`
+		Instances      int `json:"instances,omitempty"`
+	} `json:"limits"`
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// NewManager returns a Manager.
+func NewManager(cfg ManagerConfig) *Manager {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.StatusInterval == 0 {
+		cfg.StatusInterval = 5 * time.Second
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "plugins"), active: map[string]*running{}}
+	m.calls = &Calls{Objects: cfg.Objects, Config: m.config}
+	return m
+}
+
+// Plugin returns the running version of a plugin, if any.
+func (m *Manager) Plugin(name string) (*pluginhost.Plugin, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.active[name]
+	if !ok {
+		return nil, false
+	}
+	return r.plugin, true
+}
+
+func (m *Manager) config(name string) json.RawMessage {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.active[name]; ok && len(r.spec.Config) > 0 {
+		return r.spec.Config
+	}
+	return json.RawMessage("{}")
+}
+
+// Run follows Plugin objects until ctx ends, then unloads every plugin.
+func (m *Manager) Run(ctx context.Context) error {
+	defer m.unloadAll()
+	ctx = objects.WithUser(ctx, objects.User{Name: "system:weft:plugin-manager", Groups: []string{"system:masters"}, Agent: "weft-plugins"})
+	e, ok := m.cfg.Objects.Registry().Snapshot().LookupKind(GVK)
+	if !ok {
+		return errors.New("plugins: the Plugin kind is not registered")
+	}
+	tick := time.NewTicker(m.cfg.StatusInterval)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		w, err := m.cfg.Objects.Watch(ctx, e, "", objects.WatchOptions{})
+		if err != nil {
+			m.log.Error("watch plugins", "err", err)
+			time.Sleep(time.Second)
+			continue
+		}
+		m.follow(ctx, e, w, tick.C)
+		w.Stop()
+	}
+	return nil
+}
+
+func (m *Manager) follow(ctx context.Context, e *registry.Entry, w watch.Interface, tick <-chan time.Time) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+			m.refreshStatus(ctx, e)
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return
+			}
+			obj, isObj := ev.Object.(*unstructured.Unstructured)
+			if !isObj {
+				continue
+			}
+			switch ev.Type {
+			case watch.Added, watch.Modified:
+				m.reconcile(ctx, e, obj)
+			case watch.Deleted:
+				m.unload(obj.GetName())
+			}
+		}
+	}
+}
+
+// reconcile loads what a Plugin object asks for, unless it runs already.
+func (m *Manager) reconcile(ctx context.Context, e *registry.Entry, obj *unstructured.Unstructured) {
+	name := obj.GetName()
+	var ps pluginSpec
+	raw, _ := json.Marshal(obj.Object["spec"])
+	if err := json.Unmarshal(raw, &ps); err != nil {
+		m.setStatus(ctx, e, name, nil, "Failed", fmt.Sprintf("spec: %v", err))
+		return
+	}
+	m.mu.Lock()
+	cur := m.active[name]
+	m.mu.Unlock()
+	if cur != nil && specEqual(cur.spec, ps) {
+		return
+	}
+	if err := m.load(ctx, name, ps); err != nil {
+		m.log.Warn("plugin not loaded", "plugin", name, "module", ps.Module, "err", err)
+		phase := "Failed"
+		if cur != nil {
+			phase = "Running" // the old version keeps serving
+			err = fmt.Errorf("upgrade to %s failed, %s keeps serving: %w", ps.Module, cur.spec.Module, err)
+		}
+		m.setStatus(ctx, e, name, nil, phase, err.Error())
+		return
+	}
+	m.setStatus(ctx, e, name, cur, "Running", "")
+}
+
+func specEqual(a, b pluginSpec) bool {
+	ra, _ := json.Marshal(a)
+	rb, _ := json.Marshal(b)
+	return string(ra) == string(rb)
+}
+
+// load makes ps the running version of plugin name, or changes nothing.
+func (m *Manager) load(ctx context.Context, name string, ps pluginSpec) error {
+	wasm, err := m.cfg.Modules.Get(ps.Module)
+	if err != nil {
+		return err
+	}
+	limits := pluginhost.Limits{
+		MemoryPages: uint32(ps.Limits.MemoryMiB) * 16,
+		CallTimeout: time.Duration(ps.Limits.TimeoutSeconds) * time.Second,
+		Instances:   ps.Limits.Instances,
+	}
+	p, err := m.cfg.Engine.Load(ctx, wasm, pluginhost.Options{Limits: limits, Grants: ps.Grants, Kernel: m.calls, Auditor: m.cfg.Auditor})
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		p.Close(context.Background())
+		return err
+	}
+	if p.Manifest.Name != name {
+		return fail(fmt.Errorf("the module is plugin %q, not %q", p.Manifest.Name, name))
+	}
+	for _, g := range ps.Grants {
+		if !requested(p.Manifest.Permissions, g) {
+			return fail(fmt.Errorf("grant of %v on %s is more than the plugin asks for", g.Verbs, g.Resource))
+		}
+	}
+	kinds, err := kindsOf(p.Manifest)
+	if err != nil {
+		return fail(err)
+	}
+	hooks := admission.HooksOf(p.Manifest, p.Admit)
+	// Swap: kinds and hooks of the new version, then the pointer; the old version
+	// drains in the background.
+	reg := m.cfg.Objects.Registry()
+	if len(kinds) > 0 {
+		if err := reg.Register(kinds...); err != nil {
+			return fail(err)
+		}
+	}
+	m.mu.Lock()
+	old := m.active[name]
+	m.active[name] = &running{plugin: p, spec: ps}
+	m.mu.Unlock()
+	if err := m.cfg.Admission.Set(name, hooks); err != nil {
+		m.log.Error("admission hooks", "plugin", name, "err", err)
+	}
+	if old != nil {
+		m.dropKinds(name, kinds)
+		go old.plugin.Close(context.Background())
+	}
+	m.log.Info("plugin running", "plugin", name, "version", p.Manifest.Version, "digest", p.Digest)
+	return nil
+}
+
+// dropKinds unregisters the kinds plugin name owned but its new version does not define.
+func (m *Manager) dropKinds(name string, keep []registry.Kind) {
+	reg := m.cfg.Objects.Registry()
+	for _, e := range reg.Snapshot().Entries() {
+		if e.Owner != name || slices.ContainsFunc(keep, func(k registry.Kind) bool { return k.GVR() == e.GVR() }) {
+			continue
+		}
+		if err := reg.Unregister(name, e.GVR()); err != nil {
+			m.log.Warn("unregister kind", "plugin", name, "kind", e.GVR(), "err", err)
+		}
+	}
+}
+
+func (m *Manager) unload(name string) {
+	m.mu.Lock()
+	r := m.active[name]
+	delete(m.active, name)
+	m.mu.Unlock()
+	if r == nil {
+		return
+	}
+	_ = m.cfg.Admission.Set(name, nil)
+	m.dropKinds(name, nil)
+	r.plugin.Close(context.Background())
+	m.log.Info("plugin unloaded", "plugin", name)
+}
+
+func (m *Manager) unloadAll() {
+	m.mu.Lock()
+	names := make([]string, 0, len(m.active))
+	for n := range m.active {
+		names = append(names, n)
+	}
+	m.mu.Unlock()
+	for _, n := range names {
+		m.unload(n)
+	}
+}
+
+// requested reports whether a grant is within what the plugin asked for.
+func requested(asked []sdk.Permission, g sdk.Permission) bool {
+	return slices.ContainsFunc(asked, func(a sdk.Permission) bool {
+		if a.Group != g.Group || a.Resource != g.Resource {
+			return false
+		}
+		for _, v := range g.Verbs {
+			if !slices.Contains(a.Verbs, v) && !slices.Contains(a.Verbs, "*") {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// kindsOf turns a manifest's kinds into registry kinds owned by the plugin.
+func kindsOf(m sdk.Manifest) ([]registry.Kind, error) {
+	out := make([]registry.Kind, 0, len(m.Kinds))
+	for _, k := range m.Kinds {
+		s := &spec.Schema{}
+		if err := json.Unmarshal(k.Schema, s); err != nil {
+			return nil, fmt.Errorf("kind %s: schema: %w", k.Kind, err)
+		}
+		rk := registry.Kind{
+			Group: k.Group, Version: k.Version, Kind: k.Kind, Resource: k.Resource, Singular: k.Singular,
+			ShortNames: k.ShortNames, Categories: k.Categories, Namespaced: k.Namespaced, Schema: s,
+			Status: k.Status, SelectableFields: k.SelectableFields, Owner: m.Name,
+		}
+		if k.Scale != nil {
+			rk.Scale = &registry.Scale{SpecReplicasPath: k.Scale.SpecReplicasPath, StatusReplicasPath: k.Scale.StatusReplicasPath, LabelSelectorPath: k.Scale.LabelSelectorPath}
+		}
+		for _, c := range k.Columns {
+			rk.Columns = append(rk.Columns, registry.Column{Name: c.Name, Type: c.Type, JSONPath: c.JSONPath, CountPaths: c.CountPaths, Description: c.Description, Priority: c.Priority})
+		}
+		out = append(out, rk)
+	}
+	return out, nil
+}
+
+// setStatus writes a plugin's status; replaced, when set, is the version it replaced.
+func (m *Manager) setStatus(ctx context.Context, e *registry.Entry, name string, replaced *running, phase, message string) {
+	_, err := m.cfg.Objects.Mutate(ctx, e, "", name, objects.SubStatus, func(cur *unstructured.Unstructured) error {
+		st, _ := cur.Object["status"].(map[string]any)
+		if st == nil {
+			st = map[string]any{}
+		}
+		st["phase"], st["message"] = phase, message
+		if message == "" {
+			delete(st, "message")
+		}
+		st["observedGeneration"] = cur.GetGeneration()
+		if p, ok := m.Plugin(name); ok {
+			fillStats(st, p)
+		}
+		if replaced != nil {
+			hist, _ := st["history"].([]any)
+			entry := map[string]any{"digest": replaced.plugin.Digest, "version": replaced.plugin.Manifest.Version, "replaced": time.Now().UTC().Format(time.RFC3339)}
+			st["history"] = append([]any{entry}, hist[:min(len(hist), 9)]...)
+		}
+		cur.Object["status"] = st
+		return nil
+	}, objects.WriteOptions{FieldManager: "weft-plugins"})
+	if err != nil && !apierrors.IsNotFound(err) {
+		m.log.Warn("plugin status", "plugin", name, "err", err)
+	}
+}
+
+func fillStats(st map[string]any, p *pluginhost.Plugin) {
+	s := p.Stats()
+	st["version"], st["digest"] = p.Manifest.Version, p.Digest
+	st["instances"], st["calls"], st["errors"], st["deniedCalls"] = int64(s.Instances), s.Calls, s.Errors, s.Denied
+	st["p99Millis"] = float64(s.P99.Microseconds()) / 1000
+	if s.Degraded {
+		st["phase"] = "Degraded"
+		st["message"] = "failing calls; retried after " + s.DegradedUntil.Format(time.RFC3339)
+	} else if st["phase"] == "Degraded" {
+		st["phase"] = "Running"
+		delete(st, "message")
+	}
+}
+
+// refreshStatus updates the counters of every running plugin.
+func (m *Manager) refreshStatus(ctx context.Context, e *registry.Entry) {
+	m.mu.Lock()
+	names := make([]string, 0, len(m.active))
+	for n := range m.active {
+		names = append(names, n)
+	}
+	m.mu.Unlock()
+	for _, name := range names {
+		_, err := m.cfg.Objects.Mutate(ctx, e, "", name, objects.SubStatus, func(cur *unstructured.Unstructured) error {
+			st, _ := cur.Object["status"].(map[string]any)
+			if st == nil {
+				st = map[string]any{}
+			}
+			if p, ok := m.Plugin(name); ok {
+				fillStats(st, p)
+			}
+			cur.Object["status"] = runtime.DeepCopyJSONValue(st)
+			return nil
+		}, objects.WriteOptions{FieldManager: "weft-plugins"})
+		if err != nil && !apierrors.IsNotFound(err) {
+			m.log.Debug("plugin status", "plugin", name, "err", err)
+		}
+	}
+}
