@@ -55,6 +55,7 @@ const usage = `weft: a Kubernetes-compatible orchestrator with WebAssembly plugi
 Usage:
   weft server --data-dir DIR [--api-addr HOST:PORT]   run the control plane
   weft up     --data-dir DIR [--api-addr HOST:PORT]   run a single-machine cluster
+  weft plugin install|upgrade|rollback|rm|ls ...      manage plugins
   weft version                                        print the version
 
 Run 'weft COMMAND -h' for a command's flags.
@@ -77,6 +78,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[0], args[1:], stderr)
 	case "up":
 		return serve(args[0], args[1:], stderr)
+	case "plugin":
+		return pluginCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		v := versionInfo()
 		fmt.Fprintf(stdout, "weft %s (Kubernetes API %s.%s, commit %s, %s)\n", weftVersion, v.Major, v.Minor, gitCommit, v.GoVersion)

@@ -194,13 +194,24 @@ type builtPlugin struct {
 // example "testdata/plugins/policy") for GOOS=wasip1, once per test binary.
 func BuildPlugin(t testing.TB, path string) []byte {
 	t.Helper()
-	v, _ := plugins.LoadOrStore(path, &builtPlugin{})
+	return BuildPluginVersion(t, path, "")
+}
+
+// BuildPluginVersion builds a plugin with its main.version set, to make distinct
+// versions of one plugin; "" keeps the version in the source.
+func BuildPluginVersion(t testing.TB, path, version string) []byte {
+	t.Helper()
+	v, _ := plugins.LoadOrStore(path+"@"+version, &builtPlugin{})
 	b := v.(*builtPlugin)
 	b.once.Do(func() {
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		out := filepath.Join(os.TempDir(), fmt.Sprintf("weft-plugin-%d-%s.wasm", os.Getpid(), strings.ReplaceAll(path, "/", "_")))
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./"+path)
+		out := filepath.Join(os.TempDir(), fmt.Sprintf("weft-plugin-%d-%s-%s.wasm", os.Getpid(), strings.ReplaceAll(path, "/", "_"), version))
+		args := []string{"build", "-buildmode=c-shared", "-o", out}
+		if version != "" {
+			args = append(args, "-ldflags", "-X main.version="+version)
+		}
+		cmd := exec.Command("go", append(args, "./"+path)...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 		if msg, err := cmd.CombinedOutput(); err != nil {

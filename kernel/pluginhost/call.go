@@ -152,7 +152,7 @@ func (p *Plugin) permitted(o sdk.Op, req *sdk.CallRequest) bool {
 	if sub := o.Subresource(); sub != "" {
 		res += "/" + sub
 	}
-	for _, g := range p.grants {
+	for _, g := range p.Grants() {
 		if (g.Group == group || g.Group == "*") &&
 			(g.Resource == res || g.Resource == "*") &&
 			(slices.Contains(g.Verbs, o.Verb()) || slices.Contains(g.Verbs, "*")) &&

@@ -26,6 +26,7 @@ type Plugin struct {
 	Manifest sdk.Manifest
 
 	limits   Limits
+	grantsMu sync.RWMutex
 	grants   []sdk.Permission
 	kernel   Kernel
 	auditor  Auditor
@@ -278,4 +279,18 @@ func (p *Plugin) Admit(ctx context.Context, req *sdk.AdmissionRequest) (*sdk.Adm
 		return nil, fmt.Errorf("%w: admit: bad response: %v", ErrGuest, err)
 	}
 	return resp, nil
+}
+
+// SetGrants replaces the permissions the plugin holds.
+func (p *Plugin) SetGrants(g []sdk.Permission) {
+	p.grantsMu.Lock()
+	p.grants = g
+	p.grantsMu.Unlock()
+}
+
+// Grants returns the permissions the plugin holds.
+func (p *Plugin) Grants() []sdk.Permission {
+	p.grantsMu.RLock()
+	defer p.grantsMu.RUnlock()
+	return p.grants
 }

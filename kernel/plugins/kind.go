@@ -23,6 +23,8 @@ const pluginSchema = `{
       "properties": {
         "module": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$",
           "description": "Digest of the module in the kernel's module store (weft plugin install uploads it)."},
+        "grantRequested": {"type": "boolean",
+          "description": "Grant every permission the plugin's manifest asks for."},
         "grants": {"type": "array", "description": "Permissions the operator grants; a subset of what the plugin asks for.",
           "items": {"type": "object", "required": ["resource", "verbs"], "properties": {
             "group": {"type": "string"},

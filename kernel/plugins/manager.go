@@ -55,8 +55,9 @@ type running struct {
 
 // pluginSpec is the part of a Plugin object that decides what runs.
 type pluginSpec struct {
-	Module string           `json:"module"`
-	Grants []sdk.Permission `json:"grants,omitempty"`
+	Module         string           `json:"module"`
+	GrantRequested bool             `json:"grantRequested,omitempty"`
+	Grants         []sdk.Permission `json:"grants,omitempty"`
 	Limits struct {
 		MemoryMiB      int `json:"memoryMiB,omitempty"`
 		TimeoutSeconds int `json:"timeoutSeconds,omitempty"`
@@ -195,6 +196,11 @@ func (m *Manager) load(ctx context.Context, name string, ps pluginSpec) error {
 	if err != nil {
 		return err
 	}
+	if ps.GrantRequested {
+		// The manifest is known only once the module is loaded, and no call but the
+		// manifest's has run yet.
+		p.SetGrants(p.Manifest.Permissions)
+	}
 	fail := func(err error) error {
 		p.Close(context.Background())
 		return err
@@ -202,7 +208,7 @@ func (m *Manager) load(ctx context.Context, name string, ps pluginSpec) error {
 	if p.Manifest.Name != name {
 		return fail(fmt.Errorf("the module is plugin %q, not %q", p.Manifest.Name, name))
 	}
-	for _, g := range ps.Grants {
+	for _, g := range p.Grants() {
 		if !requested(p.Manifest.Permissions, g) {
 			return fail(fmt.Errorf("grant of %v on %s is more than the plugin asks for", g.Verbs, g.Resource))
 		}

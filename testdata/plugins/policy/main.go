@@ -9,12 +9,15 @@ import (
 	"weft.dev/weft/sdk"
 )
 
+// version is set with -ldflags "-X main.version=..." to build distinct versions.
+var version = "1.0.0"
+
 var widgets = []sdk.AdmissionRule{{Groups: []string{"example.com"}, Resources: []string{"widgets"}, Operations: []string{"CREATE", "UPDATE"}}}
 
 func init() {
 	_ = sdk.Register(sdk.Manifest{
 		Name:    "policy",
-		Version: "1.0.0",
+		Version: version,
 		Admission: []sdk.AdmissionHook{
 			{Name: "label-widgets", Mutating: true, Rules: widgets, ReinvocationPolicy: "IfNeeded"},
 			{Name: "no-red", Rules: widgets, ObjectSelector: "exempt!=true"},
