@@ -58,7 +58,7 @@ type pluginSpec struct {
 	Module         string           `json:"module"`
 	GrantRequested bool             `json:"grantRequested,omitempty"`
 	Grants         []sdk.Permission `json:"grants,omitempty"`
-	Limits struct {
+	Limits         struct {
 		MemoryMiB      int `json:"memoryMiB,omitempty"`
 		TimeoutSeconds int `json:"timeoutSeconds,omitempty"`
 		Instances      int `json:"instances,omitempty"`
