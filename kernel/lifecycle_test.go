@@ -135,3 +135,83 @@ func TestPluginLifecycle(t *testing.T) {
 		t.Fatalf("plugins table: %d %s", r.code, r.body)
 	}
 }
+
+// A plugin's controller reconciles its primary kind and is requeued by the objects it
+// owns: it sets status, and recreates an owned ConfigMap that is deleted.
+func TestPluginController(t *testing.T) {
+	c := kerneltest.Start(t, kerneltest.Options{Kinds: []registry.Kind{kerneltest.WidgetKind(t)}})
+	ctx := context.Background()
+	digest := upload(t, c, "counter", kerneltest.BuildPlugin(t, "testdata/plugins/counter"))
+	plugin := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "weft.dev/v1alpha1", "kind": "Plugin",
+		"metadata": map[string]any{"name": "counter"},
+		"spec":     map[string]any{"module": digest, "grantRequested": true},
+	}}
+	if _, err := c.Dynamic.Resource(pluginsGVR).Create(ctx, plugin, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pluginStatus(t, c, "counter", phase("Running", ""))
+	w := c.Dynamic.Resource(widgets).Namespace("default")
+	if _, err := w.Create(ctx, widget("one", map[string]any{"color": "green"}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cms := c.Client.CoreV1().ConfigMaps("default")
+	eventually(t, "reconciled", func() error {
+		got, err := w.Get(ctx, "one", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if nested(got, "status", "phase") != "Seen" || nested(got, "status", "observedGeneration") != got.GetGeneration() {
+			return fmt.Errorf("status %v", got.Object["status"])
+		}
+		cm, err := cms.Get(ctx, "one-data", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if cm.Data["color"] != "green" || len(cm.OwnerReferences) != 1 {
+			return fmt.Errorf("configmap %+v", cm)
+		}
+		return nil
+	})
+	// Deleting what it owns requeues the owner, which makes it again.
+	old, _ := cms.Get(ctx, "one-data", metav1.GetOptions{})
+	if err := cms.Delete(ctx, "one-data", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "owned object recreated", func() error {
+		cm, err := cms.Get(ctx, "one-data", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if cm.UID == old.UID {
+			return fmt.Errorf("same object")
+		}
+		return nil
+	})
+	// A spec change is observed.
+	got, _ := w.Get(ctx, "one", metav1.GetOptions{})
+	got.Object["spec"].(map[string]any)["color"] = "blue"
+	if _, err := w.Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new generation observed", func() error {
+		got, err := w.Get(ctx, "one", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if nested(got, "status", "observedGeneration") != int64(2) {
+			return fmt.Errorf("status %v", got.Object["status"])
+		}
+		return nil
+	})
+	// Deleting the widget lets the garbage collector take its ConfigMap.
+	if err := w.Delete(ctx, "one", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "owned configmap collected", func() error {
+		if _, err := cms.Get(ctx, "one-data", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there: %v", err)
+		}
+		return nil
+	})
+}

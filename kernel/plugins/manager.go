@@ -45,12 +45,15 @@ type Manager struct {
 
 	mu     sync.Mutex
 	active map[string]*running
+	// runCtx is Run's context, which controller runtimes live within.
+	runCtx context.Context
 }
 
 // running is the version of a plugin that serves.
 type running struct {
-	plugin *pluginhost.Plugin
-	spec   pluginSpec
+	plugin      *pluginhost.Plugin
+	spec        pluginSpec
+	controllers *controllerRuntime
 }
 
 // pluginSpec is the part of a Plugin object that decides what runs.
@@ -74,7 +77,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 	if cfg.StatusInterval == 0 {
 		cfg.StatusInterval = 5 * time.Second
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "plugins"), active: map[string]*running{}}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "plugins"), active: map[string]*running{}, runCtx: context.Background()}
 	m.calls = &Calls{Objects: cfg.Objects, Config: m.config}
 	return m
 }
@@ -103,6 +106,7 @@ func (m *Manager) config(name string) json.RawMessage {
 func (m *Manager) Run(ctx context.Context) error {
 	defer m.unloadAll()
 	ctx = objects.WithUser(ctx, objects.User{Name: "system:weft:plugin-manager", Groups: []string{"system:masters"}, Agent: "weft-plugins"})
+	m.runCtx = ctx
 	e, ok := m.cfg.Objects.Registry().Snapshot().LookupKind(GVK)
 	if !ok {
 		return errors.New("plugins: the Plugin kind is not registered")
@@ -228,7 +232,21 @@ func (m *Manager) load(ctx context.Context, name string, ps pluginSpec) error {
 	}
 	m.mu.Lock()
 	old := m.active[name]
-	m.active[name] = &running{plugin: p, spec: ps}
+	m.mu.Unlock()
+	// The old version's controllers stop before the new one's start, so no two
+	// versions reconcile the same object at once; the new one resyncs every key.
+	if old != nil {
+		old.controllers.stop()
+	}
+	ctrl, err := startControllers(m.runCtx, m.cfg.Objects, p, m.log)
+	if err != nil {
+		if old != nil {
+			old.controllers, _ = startControllers(m.runCtx, m.cfg.Objects, old.plugin, m.log)
+		}
+		return fail(err)
+	}
+	m.mu.Lock()
+	m.active[name] = &running{plugin: p, spec: ps, controllers: ctrl}
 	m.mu.Unlock()
 	if err := m.cfg.Admission.Set(name, hooks); err != nil {
 		m.log.Error("admission hooks", "plugin", name, "err", err)
@@ -262,6 +280,7 @@ func (m *Manager) unload(name string) {
 	if r == nil {
 		return
 	}
+	r.controllers.stop()
 	_ = m.cfg.Admission.Set(name, nil)
 	m.dropKinds(name, nil)
 	r.plugin.Close(context.Background())
