@@ -47,6 +47,9 @@ var rows = []row{
 	{title: "API creates at 1000 req/s, p99 (ms)", bench: "BenchmarkAPICreate", metric: "p99-ms", published: 1000, anchorName: "Kubernetes SLO p99 1 s", absolute: 10, goalText: "<= 10 ms"},
 	{title: "API creates at 1000 req/s, p99 (ms) vs k3s", bench: "BenchmarkAPICreate", metric: "p99-ms", published: 1400, anchorName: "k3s/SQLite, published mean 1.4 s at 200 req/s"},
 	{title: "API creates, achieved rate (req/s)", bench: "BenchmarkAPICreate", metric: "req/s", published: 1000, anchorName: "offered load", higherIsBetter: true},
+	{title: "plugin reconcile call, empty, with JSON envelope (ns)", bench: "BenchmarkCall", metric: "ns/op", published: 21, anchorName: "bare wazero export call, DESIGN.md measurement"},
+	{title: "plugin host call, with JSON envelope (ns)", bench: "BenchmarkHostCall", metric: "ns/hostcall", published: 220, anchorName: "bare host function call, DESIGN.md measurement"},
+	{title: "plugin instance memory (MiB)", bench: "BenchmarkInstanceMemory", metric: "MiB/instance", published: 9, anchorName: "Go reactor instance, DESIGN.md measurement"},
 	{title: "schema validation of a Pod (ns)", bench: "BenchmarkPodValidateAnchor", metric: "ns/op", anchorMetric: "kube-openapi-ns/op", anchorName: "kube-openapi validator (apiextensions), same run"},
 }
 

@@ -45,7 +45,7 @@ func load(t *testing.T, limits Limits) *Plugin {
 	return loadWith(t, Options{Limits: limits})
 }
 
-func loadWith(t *testing.T, opts Options) *Plugin {
+func loadWith(t testing.TB, opts Options) *Plugin {
 	t.Helper()
 	e, err := NewEngine(Config{CacheDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

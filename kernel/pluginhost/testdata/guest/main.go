@@ -29,6 +29,14 @@ func init() {
 				// Allocate and drop: memory must stay flat across many calls.
 				b := make([]byte, 256<<10)
 				b[0] = 1
+			case "calls":
+				// One host call per unit of RequeueAfterMillis asked: for benchmarks.
+				for range req.Namespace {
+					if _, err := h.Call(sdk.OpConfig, sdk.CallRequest{}); err != nil {
+						return sdk.ReconcileResult{}, err
+					}
+				}
+				return sdk.ReconcileResult{}, nil
 			case "log":
 				h.Log(sdk.LevelInfo, "hello from the guest")
 			case "get", "create-secret", "update-status":
