@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+
+	"weft.dev/weft/kernel/objects"
 )
 
 // Typed Kubernetes clients, kubectl create among them, send built-in kinds as protobuf.
@@ -36,7 +38,7 @@ func decodeProtobuf(data []byte) (*unstructured.Unstructured, error) {
 	obj, gvk, err := protoSerializer.Decode(data, nil, nil)
 	if err != nil {
 		if runtime.IsNotRegisteredError(err) {
-			return nil, objectsUnsupported(fmt.Sprintf("protobuf is accepted only for built-in Kubernetes kinds: %v", err))
+			return nil, objects.MediaTypeError(fmt.Sprintf("protobuf is accepted only for built-in Kubernetes kinds: %v", err))
 		}
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request could not be decoded as protobuf: %v", err))
 	}
@@ -69,10 +71,4 @@ func dropNulls(m map[string]any) {
 			}
 		}
 	}
-}
-
-func objectsUnsupported(msg string) error {
-	return &apierrors.StatusError{ErrStatus: metav1.Status{
-		Status: metav1.StatusFailure, Code: 415, Reason: metav1.StatusReasonUnsupportedMediaType, Message: msg,
-	}}
 }

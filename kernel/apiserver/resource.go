@@ -15,8 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -201,22 +199,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, e *registry.Entry,
 
 // selector parses labelSelector and fieldSelector.
 func selector(q url.Values) (objects.Selector, error) {
-	var sel objects.Selector
-	if ls := q.Get("labelSelector"); ls != "" {
-		parsed, err := labels.Parse(ls)
-		if err != nil {
-			return sel, apierrors.NewBadRequest(fmt.Sprintf("unable to parse requirement: %v", err))
-		}
-		sel.Labels = parsed
-	}
-	if fs := q.Get("fieldSelector"); fs != "" {
-		parsed, err := fields.ParseSelector(fs)
-		if err != nil {
-			return sel, apierrors.NewBadRequest(fmt.Sprintf("invalid field selector: %v", err))
-		}
-		sel.Fields = parsed
-	}
-	return sel, nil
+	return objects.ParseSelector(q.Get("labelSelector"), q.Get("fieldSelector"))
 }
 
 func listOptions(q url.Values) (objects.ListOptions, error) {

@@ -108,6 +108,10 @@ func statusOf(err error) *metav1.Status {
 	return &st
 }
 
+// WriteStatus writes err as a Kubernetes Status with its HTTP code, for extension
+// subresource handlers as for the server itself.
+func WriteStatus(w http.ResponseWriter, err error) { writeStatus(w, err) }
+
 // writeStatus writes err as a Status with its HTTP code.
 func writeStatus(w http.ResponseWriter, err error) {
 	st := statusOf(err)

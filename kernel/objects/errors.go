@@ -56,9 +56,13 @@ func tooLargeRV(err error) error {
 
 // UnsupportedMediaType is the 415 kube-apiserver returns for a body it cannot decode.
 func UnsupportedMediaType(mediaType string) error {
+	return MediaTypeError(fmt.Sprintf("the body of the request was in an unknown format (%s) - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml", mediaType))
+}
+
+// MediaTypeError is a 415 with its own message.
+func MediaTypeError(msg string) error {
 	return &apierrors.StatusError{ErrStatus: metav1.Status{
-		Status: metav1.StatusFailure, Code: 415, Reason: metav1.StatusReasonUnsupportedMediaType,
-		Message: fmt.Sprintf("the body of the request was in an unknown format (%s) - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml", mediaType),
+		Status: metav1.StatusFailure, Code: 415, Reason: metav1.StatusReasonUnsupportedMediaType, Message: msg,
 	}}
 }
 

@@ -83,6 +83,27 @@ func (sel Selector) Matches(e *registry.Entry, obj *unstructured.Unstructured) b
 	return true
 }
 
+// ParseSelector parses a label selector and a field selector, either of which may be
+// empty, with kube-apiserver's error messages.
+func ParseSelector(label, field string) (Selector, error) {
+	var sel Selector
+	if label != "" {
+		parsed, err := labels.Parse(label)
+		if err != nil {
+			return sel, apierrors.NewBadRequest(fmt.Sprintf("unable to parse requirement: %v", err))
+		}
+		sel.Labels = parsed
+	}
+	if field != "" {
+		parsed, err := fields.ParseSelector(field)
+		if err != nil {
+			return sel, apierrors.NewBadRequest(fmt.Sprintf("invalid field selector: %v", err))
+		}
+		sel.Fields = parsed
+	}
+	return sel, nil
+}
+
 // objectFields exposes an object's selectable fields to a fields.Selector.
 type objectFields struct {
 	e   *registry.Entry

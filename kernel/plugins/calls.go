@@ -9,8 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -59,20 +57,9 @@ func (c *Calls) Call(ctx context.Context, caller pluginhost.Caller, op sdk.Op, r
 		obj, err := c.Objects.Get(ctx, e, req.Namespace, req.Name, "")
 		return encode(obj, err)
 	case sdk.OpList:
-		var sel objects.Selector
-		if req.LabelSelector != "" {
-			s, err := labels.Parse(req.LabelSelector)
-			if err != nil {
-				return nil, apierrors.NewBadRequest(err.Error())
-			}
-			sel.Labels = s
-		}
-		if req.FieldSelector != "" {
-			s, err := fields.ParseSelector(req.FieldSelector)
-			if err != nil {
-				return nil, apierrors.NewBadRequest(err.Error())
-			}
-			sel.Fields = s
+		sel, err := objects.ParseSelector(req.LabelSelector, req.FieldSelector)
+		if err != nil {
+			return nil, err
 		}
 		list, err := c.Objects.List(ctx, e, req.Namespace, objects.ListOptions{Selector: sel})
 		if err != nil {

@@ -12,7 +12,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
@@ -288,13 +287,7 @@ func (m *Manager) unload(name string) {
 }
 
 func (m *Manager) unloadAll() {
-	m.mu.Lock()
-	names := make([]string, 0, len(m.active))
-	for n := range m.active {
-		names = append(names, n)
-	}
-	m.mu.Unlock()
-	for _, n := range names {
+	for _, n := range m.names() {
 		m.unload(n)
 	}
 }
@@ -338,25 +331,36 @@ func kindsOf(m sdk.Manifest) ([]registry.Kind, error) {
 	return out, nil
 }
 
-// setStatus writes a plugin's status; replaced, when set, is the version it replaced.
+// setStatus writes a plugin's phase and message; replaced, when set, is the version
+// it replaced, recorded in the history rollback uses.
 func (m *Manager) setStatus(ctx context.Context, e *registry.Entry, name string, replaced *running, phase, message string) {
+	m.updateStatus(ctx, e, name, func(st map[string]any, generation int64) {
+		st["phase"], st["message"] = phase, message
+		if message == "" {
+			delete(st, "message")
+		}
+		st["observedGeneration"] = generation
+		if replaced != nil {
+			hist, _ := st["history"].([]any)
+			entry := map[string]any{"digest": replaced.plugin.Digest, "version": replaced.plugin.Manifest.Version, "replaced": time.Now().UTC().Format(time.RFC3339)}
+			st["history"] = append([]any{entry}, hist[:min(len(hist), 9)]...)
+		}
+	})
+}
+
+// updateStatus edits a plugin's status through the status subresource, then fills in
+// the counters of its running version, if any.
+func (m *Manager) updateStatus(ctx context.Context, e *registry.Entry, name string, edit func(st map[string]any, generation int64)) {
 	_, err := m.cfg.Objects.Mutate(ctx, e, "", name, objects.SubStatus, func(cur *unstructured.Unstructured) error {
 		st, _ := cur.Object["status"].(map[string]any)
 		if st == nil {
 			st = map[string]any{}
 		}
-		st["phase"], st["message"] = phase, message
-		if message == "" {
-			delete(st, "message")
+		if edit != nil {
+			edit(st, cur.GetGeneration())
 		}
-		st["observedGeneration"] = cur.GetGeneration()
 		if p, ok := m.Plugin(name); ok {
 			fillStats(st, p)
-		}
-		if replaced != nil {
-			hist, _ := st["history"].([]any)
-			entry := map[string]any{"digest": replaced.plugin.Digest, "version": replaced.plugin.Manifest.Version, "replaced": time.Now().UTC().Format(time.RFC3339)}
-			st["history"] = append([]any{entry}, hist[:min(len(hist), 9)]...)
 		}
 		cur.Object["status"] = st
 		return nil
@@ -382,26 +386,18 @@ func fillStats(st map[string]any, p *pluginhost.Plugin) {
 
 // refreshStatus updates the counters of every running plugin.
 func (m *Manager) refreshStatus(ctx context.Context, e *registry.Entry) {
+	for _, name := range m.names() {
+		m.updateStatus(ctx, e, name, nil)
+	}
+}
+
+// names lists the plugins with a running version.
+func (m *Manager) names() []string {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	names := make([]string, 0, len(m.active))
 	for n := range m.active {
 		names = append(names, n)
 	}
-	m.mu.Unlock()
-	for _, name := range names {
-		_, err := m.cfg.Objects.Mutate(ctx, e, "", name, objects.SubStatus, func(cur *unstructured.Unstructured) error {
-			st, _ := cur.Object["status"].(map[string]any)
-			if st == nil {
-				st = map[string]any{}
-			}
-			if p, ok := m.Plugin(name); ok {
-				fillStats(st, p)
-			}
-			cur.Object["status"] = runtime.DeepCopyJSONValue(st)
-			return nil
-		}, objects.WriteOptions{FieldManager: "weft-plugins"})
-		if err != nil && !apierrors.IsNotFound(err) {
-			m.log.Debug("plugin status", "plugin", name, "err", err)
-		}
-	}
+	return names
 }

@@ -32,31 +32,23 @@ func UploadSubresource(m *ModuleStore) apiserver.Subresource {
 			if err != nil {
 				var tooLarge *http.MaxBytesError
 				if errors.As(err, &tooLarge) {
-					writeErr(w, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("a module may be at most %d bytes", MaxModuleBytes)))
+					apiserver.WriteStatus(w, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("a module may be at most %d bytes", MaxModuleBytes)))
 					return
 				}
-				writeErr(w, apierrors.NewBadRequest(err.Error()))
+				apiserver.WriteStatus(w, apierrors.NewBadRequest(err.Error()))
 				return
 			}
 			if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
-				writeErr(w, apierrors.NewBadRequest("the body is not a WebAssembly module"))
+				apiserver.WriteStatus(w, apierrors.NewBadRequest("the body is not a WebAssembly module"))
 				return
 			}
 			digest, err := m.Put(wasm)
 			if err != nil {
-				writeErr(w, apierrors.NewInternalError(err))
+				apiserver.WriteStatus(w, apierrors.NewInternalError(err))
 				return
 			}
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(map[string]string{"digest": digest})
 		}),
 	}
-}
-
-func writeErr(w http.ResponseWriter, err *apierrors.StatusError) {
-	st := err.Status()
-	st.Kind, st.APIVersion = "Status", "v1"
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(int(st.Code))
-	_ = json.NewEncoder(w).Encode(st)
 }
