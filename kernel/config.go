@@ -25,6 +25,12 @@ type Config struct {
 	Kinds []registry.Kind
 	// Admission runs for every write; nil admits everything.
 	Admission objects.Admission
+	// Builtins are first-party plugin modules by name, installed on first start (see
+	// plugins.Manager.InstallBuiltins).
+	Builtins map[string][]byte
+	// PluginCompileCache is where compiled plugin modules are cached; empty means
+	// DATA/plugins/cache. Kernels may share one.
+	PluginCompileCache string
 
 	// WatchProgressInterval is how long an idle watch waits for a bookmark; 0 means
 	// the store's default (5s).

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -123,7 +124,7 @@ func New(cfg Config) (_ *Kernel, err error) {
 	})
 	k.gc = gc.New(gc.Config{Objects: k.objects, Logger: cfg.Logger})
 
-	if k.engine, err = pluginhost.NewEngine(pluginhost.Config{CacheDir: filepath.Join(cfg.DataDir, "plugins", "cache"), Logger: cfg.Logger.With("component", "pluginhost")}); err != nil {
+	if k.engine, err = pluginhost.NewEngine(pluginhost.Config{CacheDir: cmp.Or(cfg.PluginCompileCache, filepath.Join(cfg.DataDir, "plugins", "cache")), Logger: cfg.Logger.With("component", "pluginhost")}); err != nil {
 		return nil, err
 	}
 	if k.modules, err = plugins.NewModuleStore(filepath.Join(cfg.DataDir, "plugins", "modules")); err != nil {
@@ -235,15 +236,28 @@ func (k *Kernel) ready() error {
 // the store closes last.
 func (k *Kernel) Run(ctx context.Context) error {
 	defer k.close()
-	if err := k.ensureNamespaces(ctx); err != nil {
+	if err := k.plugins.InstallBuiltins(ctx, k.cfg.Builtins, filepath.Join(k.cfg.DataDir, "plugins", "builtin.json")); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); _ = k.gc.Run(ctx) }()
+	wg.Add(1)
 	go func() { defer wg.Done(); _ = k.plugins.Run(ctx) }()
+	// The API serves once the installed plugins, and the kinds they define, are back.
+	select {
+	case <-k.plugins.Synced():
+	case <-ctx.Done():
+		wg.Wait()
+		return nil
+	}
+	if err := k.ensureNamespaces(ctx); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = k.gc.Run(ctx) }()
 	go func() { defer wg.Done(); k.compactLoop(ctx) }()
 
 	serveErr := make(chan error, 1)

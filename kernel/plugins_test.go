@@ -48,13 +48,13 @@ func TestPluginCallsThroughTheKernel(t *testing.T) {
 	}
 	t.Cleanup(func() { p.Close(ctx); _ = engine.Close(ctx) })
 	call := func(name string) sdk.ReconcileResult {
-		in, _ := json.Marshal(sdk.ReconcileRequest{Namespace: "default", Name: name})
+		in := (&sdk.ReconcileRequest{Namespace: "default", Name: name}).MarshalWire()
 		out, err := p.Call(ctx, "reconcile", in)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var res sdk.ReconcileResult
-		if err := json.Unmarshal(out, &res); err != nil {
+		if err := res.UnmarshalWire(out); err != nil {
 			t.Fatal(err)
 		}
 		return res
@@ -95,7 +95,7 @@ func TestPluginCallsThroughTheKernel(t *testing.T) {
 		}
 		outcomes = append(outcomes, r.Outcome+" "+r.Verb+" "+r.Resource+" "+r.Name)
 	}
-	want := "allowed create configmaps ,allowed create configmaps made-by-plugin,error create configmaps ,denied get secrets db"
+	want := "allowed create configmaps made-by-plugin,allowed create configmaps made-by-plugin,error create configmaps made-by-plugin,denied get secrets db"
 	if strings.Join(outcomes, ",") != want {
 		t.Fatalf("audit log:\n got %s\nwant %s", strings.Join(outcomes, ","), want)
 	}

@@ -16,6 +16,9 @@ const (
 	OpUpdateStatus Op = 7
 	OpEvent        Op = 8
 	OpConfig       Op = 9
+	// OpBatch runs the operations in Batch concurrently and returns each one's result
+	// (see EncodeBatchResults). Each is checked and audited as if made alone.
+	OpBatch Op = 10
 )
 
 // Verb is the permission verb an operation needs.
@@ -69,6 +72,24 @@ type CallRequest struct {
 	EventType string `json:"eventType,omitempty"`
 	Reason    string `json:"reason,omitempty"`
 	Message   string `json:"message,omitempty"`
+	// MetaOnly asks a write to return only the written object's metadata, which is all
+	// a controller fed by the host needs back.
+	MetaOnly bool `json:"metaOnly,omitempty"`
+	// Batch holds the operations of an OpBatch.
+	Batch []BatchItem `json:"batch,omitempty"`
+}
+
+// BatchItem is one operation of a batch.
+type BatchItem struct {
+	Op      Op
+	Request CallRequest
+}
+
+// BatchResult is the outcome of one operation of a batch: Code 0 and the result, or a
+// Kubernetes status code and a Status.
+type BatchResult struct {
+	Code int32
+	Body []byte
 }
 
 // Subresource returns "status" for OpUpdateStatus, the subresource the permission

@@ -65,6 +65,9 @@ func exportReconcile(n uint32) uint64 { return run("reconcile", n) }
 //go:wasmexport weft_admit
 func exportAdmit(n uint32) uint64 { return run("admit", n) }
 
+//go:wasmexport weft_feed
+func exportFeed(n uint32) uint64 { return run("feed", n) }
+
 type wasmHost struct{}
 
 func (wasmHost) Log(level Level, msg string) {
@@ -76,9 +79,9 @@ func (wasmHost) Log(level Level, msg string) {
 }
 
 func (wasmHost) Call(op Op, req CallRequest) (json.RawMessage, error) {
-	in, err := json.Marshal(req)
-	if err != nil {
-		return nil, err
+	in := req.MarshalWire()
+	if len(in) == 0 {
+		in = []byte{0, 0} // an empty field keeps the pointer valid
 	}
 	r := hostCall(int32(op), uint32(uintptr(unsafe.Pointer(&in[0]))), uint32(len(in)))
 	code, n := int32(r>>32), uint32(r)
@@ -87,9 +90,7 @@ func (wasmHost) Call(op Op, req CallRequest) (json.RawMessage, error) {
 		hostTake(uint32(uintptr(unsafe.Pointer(&out[0]))))
 	}
 	if code != 0 {
-		st := &Status{Code: code, Message: string(out)}
-		_ = json.Unmarshal(out, st)
-		return nil, st
+		return nil, decodeStatus(code, out)
 	}
 	return out, nil
 }

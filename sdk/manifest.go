@@ -45,6 +45,24 @@ type KindSpec struct {
 	Columns    []Column        `json:"columns,omitempty"`
 	// SelectableFields are JSONPaths usable in field selectors (".spec.color").
 	SelectableFields []string `json:"selectableFields,omitempty"`
+	// Graceful makes deletes of bound objects graceful, as for pods.
+	Graceful *GracefulSpec `json:"graceful,omitempty"`
+	// EncryptAtRest stores the kind's objects encrypted with the cluster's data key.
+	EncryptAtRest bool `json:"encryptAtRest,omitempty"`
+	// NameFormat is the rule for metadata.name: DNSSubdomain (default), DNSLabel or
+	// PathSegment.
+	NameFormat string `json:"nameFormat,omitempty"`
+}
+
+// GracefulSpec describes graceful deletion: a delete of an object whose BoundPath is
+// set marks it with a deletionTimestamp and leaves it to whatever runs it to finish;
+// objects unbound, or with TerminalPath in TerminalValues, go at once.
+type GracefulSpec struct {
+	// DefaultPath holds the object's grace period in seconds; 30 when absent.
+	DefaultPath    string   `json:"defaultPath,omitempty"`
+	BoundPath      string   `json:"boundPath"`
+	TerminalPath   string   `json:"terminalPath,omitempty"`
+	TerminalValues []string `json:"terminalValues,omitempty"`
 }
 
 // ScaleSpec maps the scale subresource onto the object's fields.
@@ -56,12 +74,18 @@ type ScaleSpec struct {
 
 // Column is a server-side printer column.
 type Column struct {
-	Name        string   `json:"name"`
-	Type        string   `json:"type"`
-	JSONPath    string   `json:"jsonPath,omitempty"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Format string `json:"format,omitempty"`
+	// JSONPath is a kubectl-style JSONPath or template ("{.a}/{.b}"); within a
+	// template, {#expr} counts expr's results and {+expr} sums them.
+	JSONPath string `json:"jsonPath,omitempty"`
+	// CountPaths, when set, make the cell the number of elements at these paths.
 	CountPaths  []string `json:"countPaths,omitempty"`
 	Description string   `json:"description,omitempty"`
 	Priority    int32    `json:"priority,omitempty"`
+	// Values translates cells ("True" to "Ready").
+	Values map[string]string `json:"values,omitempty"`
 }
 
 // GVK names a kind.
@@ -78,9 +102,17 @@ type Controller struct {
 	For GVK `json:"for"`
 	// Owns are kinds whose changes requeue their controlling owner of kind For.
 	Owns []GVK `json:"owns,omitempty"`
-	// Fields, when set, limits what the host sends of each watched kind to these
-	// JSONPaths (plus metadata), to keep what crosses the boundary small.
-	Fields map[string][]string `json:"fields,omitempty"`
+	// Fields, when set for a kind, limit what the host feeds of its objects to these
+	// top-level paths (".spec", ".status.conditions") plus apiVersion, kind and
+	// metadata (less managedFields), to keep what crosses the boundary small. Plugins
+	// with several controllers get the union of what each asks for.
+	Fields []FieldSet `json:"fields,omitempty"`
+}
+
+// FieldSet names the fields of a kind a controller reads.
+type FieldSet struct {
+	Kind  GVK      `json:"kind"`
+	Paths []string `json:"paths"`
 }
 
 // AdmissionHook declares an admission hook, with webhook semantics.

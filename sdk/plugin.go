@@ -7,9 +7,38 @@ import (
 
 // Handlers are a plugin's entry points; nil ones are not offered.
 type Handlers struct {
-	Reconcile func(h Host, req ReconcileRequest) (ReconcileResult, error)
-	Admit     func(h Host, req AdmissionRequest) AdmissionResponse
+	Reconciler Reconciler
+	Admitter   Admitter
+	// Types decode the fed objects of a kind into the value the cache keeps for them
+	// (Object.Value): each returns a pointer to a new, empty value. A type that
+	// implements Metadata saves the cache a second decode.
+	Types map[GVK]func() any
 }
+
+// Reconciler brings the object a request names in line with its spec. Reads come
+// from c.Cache(), which the host has fed up to the change that caused the request.
+type Reconciler interface {
+	Reconcile(c *Client, req ReconcileRequest) (ReconcileResult, error)
+}
+
+// Admitter answers admission requests for the plugin's hooks (req.Hook names which).
+type Admitter interface {
+	Admit(c *Client, req AdmissionRequest) AdmissionResponse
+}
+
+// ReconcileFunc adapts a function to Reconciler.
+type ReconcileFunc func(c *Client, req ReconcileRequest) (ReconcileResult, error)
+
+// Reconcile calls f.
+func (f ReconcileFunc) Reconcile(c *Client, req ReconcileRequest) (ReconcileResult, error) {
+	return f(c, req)
+}
+
+// AdmitFunc adapts a function to Admitter.
+type AdmitFunc func(c *Client, req AdmissionRequest) AdmissionResponse
+
+// Admit calls f.
+func (f AdmitFunc) Admit(c *Client, req AdmissionRequest) AdmissionResponse { return f(c, req) }
 
 // ReconcileRequest asks a controller to bring one object in line.
 type ReconcileRequest struct {
@@ -52,7 +81,10 @@ type AdmissionResponse struct {
 	// Status explains a denial (code, reason, message).
 	Status *Status `json:"status,omitempty"`
 	// Object is the mutated object, from a mutating hook that changed it.
-	Object           json.RawMessage   `json:"object,omitempty"`
+	Object json.RawMessage `json:"object,omitempty"`
+	// Patch, instead of Object, is an RFC 6902 JSON Patch of the object, as a webhook
+	// returns; cheaper for a guest to build than the whole object.
+	Patch            json.RawMessage   `json:"patch,omitempty"`
 	Warnings         []string          `json:"warnings,omitempty"`
 	AuditAnnotations map[string]string `json:"auditAnnotations,omitempty"`
 }
@@ -89,6 +121,7 @@ const (
 var registered struct {
 	manifest Manifest
 	handlers Handlers
+	client   *Client
 	done     bool
 }
 
@@ -102,37 +135,54 @@ func Register(m Manifest, h Handlers) error {
 	}
 	m.ABI = ABIVersion
 	registered.manifest, registered.handlers, registered.done = m, h, true
+	registered.client = nil
 	return nil
 }
 
-// dispatch runs one export on its decoded input and encodes the result. It is the
-// part of the ABI glue shared by the wasm build and the native test build.
+// dispatch runs one export on its input and encodes the result. It is the part of the
+// ABI glue shared by the wasm build and the native test build.
 func dispatch(h Host, op string, in []byte) ([]byte, error) {
+	if registered.client == nil || registered.client.host != h {
+		registered.client = NewClient(h, NewCache(registered.handlers.Types))
+	}
+	c := registered.client
 	switch op {
 	case "manifest":
 		return json.Marshal(registered.manifest)
 	case "reconcile":
-		if registered.handlers.Reconcile == nil {
-			return nil, errors.New("sdk: plugin has no reconcile handler")
+		if registered.handlers.Reconciler == nil {
+			return nil, errors.New("sdk: plugin has no reconciler")
 		}
 		var req ReconcileRequest
-		if err := json.Unmarshal(in, &req); err != nil {
+		if err := req.UnmarshalWire(in); err != nil {
 			return nil, err
 		}
-		res, err := registered.handlers.Reconcile(h, req)
+		res, err := registered.handlers.Reconciler.Reconcile(c, req)
 		if err != nil {
 			res.Error = err.Error()
 		}
-		return json.Marshal(res)
-	case "admit":
-		if registered.handlers.Admit == nil {
-			return nil, errors.New("sdk: plugin has no admission handler")
-		}
-		var req AdmissionRequest
-		if err := json.Unmarshal(in, &req); err != nil {
+		return res.MarshalWire(), nil
+	case "feed":
+		evs, err := DecodeFeed(in)
+		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(registered.handlers.Admit(h, req))
+		for _, ev := range evs {
+			if err := c.cache.Apply(ev); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	case "admit":
+		if registered.handlers.Admitter == nil {
+			return nil, errors.New("sdk: plugin has no admitter")
+		}
+		var req AdmissionRequest
+		if err := req.UnmarshalWire(in); err != nil {
+			return nil, err
+		}
+		resp := registered.handlers.Admitter.Admit(c, req)
+		return resp.MarshalWire(), nil
 	}
 	return nil, errors.New("sdk: unknown operation " + op)
 }

@@ -21,8 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 
 	"weft.dev/weft/kernel"
+	"weft.dev/weft/kernel/corekinds"
 	noderuntime "weft.dev/weft/node/runtime"
-	"weft.dev/weft/plugins/core"
 )
 
 // weftVersion is Weft's own version.
@@ -124,7 +124,7 @@ func serve(name string, args []string, stderr io.Writer) int {
 		// memory, which a control-plane machine has, for tail latency.
 		debug.SetGCPercent(400)
 	}
-	kinds, err := core.Kinds()
+	kinds, err := corekinds.Kinds()
 	if err != nil {
 		logger.Error("load built-in kinds", "err", err)
 		return 1
@@ -140,7 +140,7 @@ func serve(name string, args []string, stderr io.Writer) int {
 		Logger:    logger,
 		Version:   versionInfo(),
 		Kinds:     kinds,
-		Admission: core.Admission{},
+		Admission: corekinds.Admission{},
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "weft %s: %v\n", name, err)

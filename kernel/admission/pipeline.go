@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	jsonpatch "github.com/evanphx/json-patch/v5"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -121,9 +122,15 @@ func (p *Pipeline) Mutate(ctx context.Context, a *objects.Attributes) ([]string,
 			return err
 		}
 		warnings = append(warnings, resp.Warnings...)
-		if len(resp.Object) > 0 && a.Object != nil {
+		body := resp.Object
+		if len(resp.Patch) > 0 && a.Object != nil {
+			if body, err = applyPatch(a.Object.Object, resp.Patch); err != nil {
+				return p.failure(h, err)
+			}
+		}
+		if len(body) > 0 && a.Object != nil {
 			obj := map[string]any{}
-			if err := sigsjson.UnmarshalCaseSensitivePreserveInts(resp.Object, &obj); err != nil {
+			if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &obj); err != nil {
 				return p.failure(h, fmt.Errorf("returned an object that does not decode: %w", err))
 			}
 			if !reflect.DeepEqual(obj, a.Object.Object) {
@@ -206,6 +213,23 @@ func (p *Pipeline) call(ctx context.Context, h *Hook, a *objects.Attributes) (*s
 		return nil, denial(h, a, resp.Status)
 	}
 	return resp, nil
+}
+
+// applyPatch applies a hook's RFC 6902 patch to obj and returns the result's JSON.
+func applyPatch(obj map[string]any, patch []byte) ([]byte, error) {
+	ops, err := jsonpatch.DecodePatch(patch)
+	if err != nil {
+		return nil, fmt.Errorf("returned a patch that does not decode: %w", err)
+	}
+	cur, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	out, err := ops.Apply(cur)
+	if err != nil {
+		return nil, fmt.Errorf("returned a patch that does not apply: %w", err)
+	}
+	return out, nil
 }
 
 // failure applies a hook's failure policy to an error calling it.

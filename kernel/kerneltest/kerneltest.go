@@ -25,8 +25,8 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
 	"weft.dev/weft/kernel"
+	"weft.dev/weft/kernel/corekinds"
 	"weft.dev/weft/kernel/registry"
-	"weft.dev/weft/plugins/core"
 )
 
 // Cluster is a running kernel and clients for it.
@@ -59,7 +59,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	kinds, err := core.Kinds()
+	kinds, err := corekinds.Kinds()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Kinds:     append(kinds, opts.Kinds...),
 		Version:   version.Info{Major: "1", Minor: "32", GitVersion: "v1.32.0-weft.test"},
-		Admission: core.Admission{},
+		Admission: corekinds.Admission{},
 		// HTTP/2's graceful close waits a second for clients to hang up; tests need
 		// not, since they stop their clients with the kernel.
 		ShutdownTimeout: 200 * time.Millisecond,
@@ -191,7 +191,8 @@ type builtPlugin struct {
 }
 
 // BuildPlugin compiles the Go plugin at a path relative to the repository root (for
-// example "testdata/plugins/policy") for GOOS=wasip1, once per test binary.
+// example "testdata/plugins/policy") for GOOS=wasip1, once per test binary. A path
+// with its own go.mod is built as its own module.
 func BuildPlugin(t testing.TB, path string) []byte {
 	t.Helper()
 	return BuildPluginVersion(t, path, "")
@@ -213,7 +214,12 @@ func BuildPluginVersion(t testing.TB, path, version string) []byte {
 		}
 		cmd := exec.Command("go", append(args, "./"+path)...)
 		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if _, err := os.Stat(filepath.Join(root, path, "go.mod")); err == nil {
+			// A plugin that is its own module, as an out-of-tree one is.
+			cmd = exec.Command("go", append(args, ".")...)
+			cmd.Dir = filepath.Join(root, path)
+		}
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOWORK=off")
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			b.err = fmt.Errorf("build %s: %v\n%s", path, err, msg)
 			return

@@ -2,7 +2,6 @@ package pluginhost
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ func (configKernel) Call(context.Context, Caller, sdk.Op, *sdk.CallRequest) ([]b
 // the input pull, the JSON envelope in and out, and the SDK's yield.
 func BenchmarkCall(b *testing.B) {
 	p := loadWith(b, Options{Limits: Limits{Instances: 1}})
-	in, _ := json.Marshal(sdk.ReconcileRequest{Name: "ok"})
+	in := (&sdk.ReconcileRequest{Name: "ok"}).MarshalWire()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -37,7 +36,7 @@ func BenchmarkHostCall(b *testing.B) {
 	ctx := context.Background()
 	const rounds = 200
 	timed := func(n int) time.Duration {
-		in, _ := json.Marshal(sdk.ReconcileRequest{Name: "calls", Namespace: strings.Repeat("x", n)})
+		in := (&sdk.ReconcileRequest{Name: "calls", Namespace: strings.Repeat("x", n)}).MarshalWire()
 		start := time.Now()
 		for range rounds {
 			if _, err := p.Call(ctx, "reconcile", in); err != nil {

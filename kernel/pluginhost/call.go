@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -84,31 +85,78 @@ func hostCall(ctx context.Context, m api.Module, op int32, ptr, size uint32) uin
 		cs.input = body
 		return uint64(uint32(code))<<32 | uint64(len(body))
 	}
-	fail := func(st status) uint64 {
-		b, _ := json.Marshal(st)
-		return reply(st.Code, b)
-	}
 	if size > maxCallRequest {
-		return fail(status{Kind: "Status", Code: http.StatusRequestEntityTooLarge, Reason: "RequestEntityTooLarge", Message: fmt.Sprintf("weft.call request of %d bytes exceeds %d", size, maxCallRequest)})
+		st := status{Kind: "Status", Code: http.StatusRequestEntityTooLarge, Reason: "RequestEntityTooLarge", Message: fmt.Sprintf("weft.call request of %d bytes exceeds %d", size, maxCallRequest)}
+		return reply(st.Code, st.encode())
 	}
 	raw, ok := m.Memory().Read(ptr, size)
 	if !ok {
 		panic("weft.call: request out of bounds") // traps the guest
 	}
+	// The request aliases guest memory, which the kernel call below must not keep: a
+	// copy costs less than auditing every path that might.
 	var req sdk.CallRequest
-	if err := json.Unmarshal(raw, &req); err != nil {
-		return fail(status{Kind: "Status", Code: http.StatusBadRequest, Reason: "BadRequest", Message: "weft.call: " + err.Error()})
+	if err := req.UnmarshalWire(slices.Clone(raw)); err != nil {
+		st := status{Kind: "Status", Code: http.StatusBadRequest, Reason: "BadRequest", Message: "weft.call: " + err.Error()}
+		return reply(st.Code, st.encode())
 	}
 	o := sdk.Op(op)
+	if o == sdk.OpBatch {
+		return reply(0, p.batch(ctx, req.Batch))
+	}
+	code, body := p.serve(ctx, o, &req)
+	return reply(code, body)
+}
+
+// maxBatch bounds the operations of one batch, and batchParallelism how many of them
+// run at once.
+const (
+	maxBatch         = 1024
+	batchParallelism = 32
+)
+
+// batch runs a batch's operations concurrently; each is checked and audited alone.
+func (p *Plugin) batch(ctx context.Context, items []sdk.BatchItem) []byte {
+	results := make([]sdk.BatchResult, len(items))
+	if len(items) > maxBatch {
+		st := status{Kind: "Status", Code: http.StatusRequestEntityTooLarge, Reason: "RequestEntityTooLarge", Message: fmt.Sprintf("weft.call batch of %d operations exceeds %d", len(items), maxBatch)}
+		for i := range results {
+			results[i] = sdk.BatchResult{Code: st.Code, Body: st.encode()}
+		}
+		return sdk.EncodeBatchResults(results)
+	}
+	sem := make(chan struct{}, batchParallelism)
+	var wg sync.WaitGroup
+	for i := range items {
+		if items[i].Op == sdk.OpBatch {
+			st := status{Kind: "Status", Code: http.StatusBadRequest, Reason: "BadRequest", Message: "weft.call: batches do not nest"}
+			results[i] = sdk.BatchResult{Code: st.Code, Body: st.encode()}
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			code, body := p.serve(ctx, items[i].Op, &items[i].Request)
+			results[i] = sdk.BatchResult{Code: code, Body: body}
+		}()
+	}
+	wg.Wait()
+	return sdk.EncodeBatchResults(results)
+}
+
+// serve authorizes one operation, hands it to the kernel and audits it.
+func (p *Plugin) serve(ctx context.Context, o sdk.Op, req *sdk.CallRequest) (int32, []byte) {
+	fail := func(st status) (int32, []byte) { return st.Code, st.encode() }
 	rec := AuditRecord{
 		Time: time.Now().UTC(), Plugin: p.Manifest.Name, Version: p.Manifest.Version, Digest: p.Digest,
 		Verb: o.Verb(), Group: req.Group, Resource: req.Resource, Subresource: o.Subresource(),
 		Namespace: req.Namespace, Name: req.Name,
 	}
 	if o.Verb() == "" && o != sdk.OpConfig {
-		return fail(status{Kind: "Status", Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("weft.call: unknown operation %d", op)})
+		return fail(status{Kind: "Status", Code: http.StatusBadRequest, Reason: "BadRequest", Message: fmt.Sprintf("weft.call: unknown operation %d", o)})
 	}
-	if o != sdk.OpConfig && !p.permitted(o, &req) {
+	if o != sdk.OpConfig && !p.permitted(o, req) {
 		p.stats.deny()
 		msg := fmt.Sprintf("plugin %q may not %s %s in %s: not granted", p.Manifest.Name, o.Verb(), resourceName(req.Group, req.Resource, o.Subresource()), namespaceName(req.Namespace))
 		rec.Outcome, rec.Code, rec.Message = "denied", http.StatusForbidden, msg
@@ -118,8 +166,11 @@ func hostCall(ctx context.Context, m api.Module, op int32, ptr, size uint32) uin
 	if p.kernel == nil {
 		return fail(status{Kind: "Status", Code: http.StatusServiceUnavailable, Reason: "ServiceUnavailable", Message: "weft.call: this host serves no kernel requests"})
 	}
-	out, err := p.kernel.Call(ctx, Caller{Plugin: p.Manifest.Name, Version: p.Manifest.Version, Digest: p.Digest}, o, &req)
+	out, err := p.kernel.Call(ctx, Caller{Plugin: p.Manifest.Name, Version: p.Manifest.Version, Digest: p.Digest}, o, req)
 	if o.Writes() {
+		if rec.Name == "" {
+			rec.Name = objectName(out, req.Object)
+		}
 		rec.Outcome, rec.Code = "allowed", http.StatusOK
 		if err != nil {
 			st := statusOf(err)
@@ -130,7 +181,30 @@ func hostCall(ctx context.Context, m api.Module, op int32, ptr, size uint32) uin
 	if err != nil {
 		return fail(statusOf(err))
 	}
-	return reply(0, out)
+	return 0, out
+}
+
+// objectName names the object of a write that carried it only in its body: the
+// written object's name, or else the name (or generateName) the request asked for.
+func objectName(written, requested []byte) string {
+	var m struct {
+		Metadata struct {
+			Name         string `json:"name"`
+			GenerateName string `json:"generateName"`
+		} `json:"metadata"`
+	}
+	if json.Unmarshal(written, &m) == nil && m.Metadata.Name != "" {
+		return m.Metadata.Name
+	}
+	if json.Unmarshal(requested, &m) == nil && m.Metadata.Name != "" {
+		return m.Metadata.Name
+	}
+	return m.Metadata.GenerateName
+}
+
+func (s status) encode() []byte {
+	b, _ := json.Marshal(s)
+	return b
 }
 
 func (p *Plugin) audit(ctx context.Context, r AuditRecord) {
@@ -152,11 +226,18 @@ func (p *Plugin) permitted(o sdk.Op, req *sdk.CallRequest) bool {
 	if sub := o.Subresource(); sub != "" {
 		res += "/" + sub
 	}
+	return p.Permits(o.Verb(), group, res, ns)
+}
+
+// Permits reports whether the plugin's grants allow verb on resource (with
+// "/subresource", if any) of group in namespace ("" for all namespaces or the cluster
+// scope, which only a grant without namespaces or with "*" covers).
+func (p *Plugin) Permits(verb, group, resource, namespace string) bool {
 	for _, g := range p.Grants() {
 		if (g.Group == group || g.Group == "*") &&
-			(g.Resource == res || g.Resource == "*") &&
-			(slices.Contains(g.Verbs, o.Verb()) || slices.Contains(g.Verbs, "*")) &&
-			(len(g.Namespaces) == 0 || slices.Contains(g.Namespaces, "*") || slices.Contains(g.Namespaces, ns)) {
+			(g.Resource == resource || g.Resource == "*") &&
+			(slices.Contains(g.Verbs, verb) || slices.Contains(g.Verbs, "*")) &&
+			(len(g.Namespaces) == 0 || slices.Contains(g.Namespaces, "*") || namespace != "" && slices.Contains(g.Namespaces, namespace)) {
 			return true
 		}
 	}

@@ -42,13 +42,13 @@ func (a *fakeAuditor) Audit(_ context.Context, r AuditRecord) {
 }
 
 func reconcileIn(p *Plugin, ns, name string) (sdk.ReconcileResult, error) {
-	in, _ := json.Marshal(sdk.ReconcileRequest{Namespace: ns, Name: name})
+	in := (&sdk.ReconcileRequest{Namespace: ns, Name: name}).MarshalWire()
 	out, err := p.Call(context.Background(), "reconcile", in)
 	if err != nil {
 		return sdk.ReconcileResult{}, err
 	}
 	var res sdk.ReconcileResult
-	return res, json.Unmarshal(out, &res)
+	return res, res.UnmarshalWire(out)
 }
 
 func TestCapabilities(t *testing.T) {

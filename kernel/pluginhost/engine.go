@@ -28,6 +28,9 @@ var (
 	ErrDegraded = errors.New("pluginhost: plugin is degraded")
 	// ErrClosed: the plugin was unloaded.
 	ErrClosed = errors.New("pluginhost: plugin closed")
+	// ErrStale: a session call was made for an instance that is gone; the caller
+	// rebuilds the new instance's state and calls again.
+	ErrStale = errors.New("pluginhost: session instance was replaced")
 	// ErrNoExport: the plugin does not implement the requested operation.
 	ErrNoExport = errors.New("pluginhost: plugin does not implement this operation")
 )

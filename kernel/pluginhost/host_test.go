@@ -2,7 +2,6 @@ package pluginhost
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -64,13 +63,13 @@ func loadWith(t testing.TB, opts Options) *Plugin {
 }
 
 func reconcile(p *Plugin, name string) (sdk.ReconcileResult, error) {
-	in, _ := json.Marshal(sdk.ReconcileRequest{Name: name})
+	in := (&sdk.ReconcileRequest{Name: name}).MarshalWire()
 	out, err := p.Call(context.Background(), "reconcile", in)
 	if err != nil {
 		return sdk.ReconcileResult{}, err
 	}
 	var res sdk.ReconcileResult
-	return res, json.Unmarshal(out, &res)
+	return res, res.UnmarshalWire(out)
 }
 
 func TestLoadReadsManifest(t *testing.T) {
@@ -205,7 +204,7 @@ func TestSoakMemoryStaysFlat(t *testing.T) {
 		t.Skip("soak test; run without -short")
 	}
 	p := load(t, Limits{Instances: 1})
-	in, _ := json.Marshal(sdk.ReconcileRequest{Name: "garbage"})
+	in := (&sdk.ReconcileRequest{Name: "garbage"}).MarshalWire()
 	var inst *instance
 	size := func() uint32 {
 		inst = <-p.idle

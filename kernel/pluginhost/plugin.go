@@ -41,6 +41,9 @@ type Plugin struct {
 
 	health health
 	stats  stats
+
+	sessionsMu sync.Mutex
+	sessions   map[*Session]struct{}
 }
 
 // instance is one instantiated module.
@@ -151,11 +154,8 @@ func (p *Plugin) discard(inst *instance) {
 // free instance (the concurrency limit) or ctx. Any failure other than a guest-reported
 // error discards the instance and replaces it in the background.
 func (p *Plugin) Call(ctx context.Context, op string, in []byte) ([]byte, error) {
-	if p.closed.Load() {
-		return nil, ErrClosed
-	}
-	if until, ok := p.health.degraded(time.Now()); ok {
-		return nil, fmt.Errorf("%w until %s", ErrDegraded, until.Format(time.RFC3339))
+	if err := p.callable(); err != nil {
+		return nil, err
 	}
 	var inst *instance
 	select {
@@ -163,9 +163,41 @@ func (p *Plugin) Call(ctx context.Context, op string, in []byte) ([]byte, error)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	out, err := p.invoke(ctx, inst, op, in)
+	if errors.Is(err, errInstanceLost) {
+		p.replace()
+		return nil, errors.Unwrap(err)
+	}
+	p.idle <- inst
+	return out, err
+}
+
+// callable refuses calls to a closed or backed-off plugin.
+func (p *Plugin) callable() error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	if until, ok := p.health.degraded(time.Now()); ok {
+		return fmt.Errorf("%w until %s", ErrDegraded, until.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// errInstanceLost wraps the error of a call that cost its instance, which invoke has
+// discarded.
+var errInstanceLost = errors.New("instance lost")
+
+type lostError struct{ err error }
+
+func (e lostError) Error() string        { return e.err.Error() }
+func (e lostError) Unwrap() error        { return e.err }
+func (e lostError) Is(target error) bool { return target == errInstanceLost }
+
+// invoke runs one export on inst. On a failure that ends the instance it discards
+// inst and returns an error matching errInstanceLost.
+func (p *Plugin) invoke(ctx context.Context, inst *instance, op string, in []byte) ([]byte, error) {
 	fn := inst.mod.ExportedFunction("weft_" + op)
 	if fn == nil {
-		p.idle <- inst
 		return nil, fmt.Errorf("%w: weft_%s", ErrNoExport, op)
 	}
 	start := time.Now()
@@ -179,8 +211,7 @@ func (p *Plugin) Call(ctx context.Context, op string, in []byte) ([]byte, error)
 		p.health.failure(time.Now())
 		p.log.Warn("plugin call failed; replacing its instance", "op", op, "err", err)
 		p.discard(inst)
-		p.replace()
-		return nil, fmt.Errorf("%w: %s: %v", cause, op, err)
+		return nil, lostError{fmt.Errorf("%w: %s: %v", cause, op, err)}
 	}
 	packed := res[0]
 	ptr, n := uint32(packed>>32), uint32(packed)
@@ -192,18 +223,107 @@ func (p *Plugin) Call(ctx context.Context, op string, in []byte) ([]byte, error)
 		if !ok {
 			p.stats.record(time.Since(start), true)
 			p.discard(inst)
-			p.replace()
-			return nil, fmt.Errorf("%w: %s: result out of bounds", ErrTrap, op)
+			return nil, lostError{fmt.Errorf("%w: %s: result out of bounds", ErrTrap, op)}
 		}
 		out = slices.Clone(b)
 	}
-	p.idle <- inst
 	p.stats.record(time.Since(start), failed)
 	if failed {
 		return nil, fmt.Errorf("%w: %s: %s", ErrGuest, op, out)
 	}
 	p.health.success()
 	return out, nil
+}
+
+// Session is an instance held by one caller for stateful calls, such as a
+// controller's cache, which the pool's interchangeable instances cannot keep. Its
+// calls run one at a time. When a call costs the instance, the next call gets a fresh
+// one and Epoch changes: the caller must rebuild the state it had given the old one.
+type Session struct {
+	p     *Plugin
+	mu    sync.Mutex
+	inst  *instance
+	epoch uint64
+}
+
+// NewSession returns a session; its instance is made on first use and is not part of
+// the pool.
+func (p *Plugin) NewSession() *Session {
+	s := &Session{p: p}
+	p.sessionsMu.Lock()
+	if p.sessions == nil {
+		p.sessions = map[*Session]struct{}{}
+	}
+	p.sessions[s] = struct{}{}
+	p.sessionsMu.Unlock()
+	return s
+}
+
+// Epoch counts the instances the session has had: it changes whenever state was lost.
+// Call Ready first to know the epoch the next call will run in.
+func (s *Session) Epoch() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch
+}
+
+// Ready makes sure the session has an instance and returns its epoch.
+func (s *Session) Ready(ctx context.Context) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ensure(ctx); err != nil {
+		return 0, err
+	}
+	return s.epoch, nil
+}
+
+func (s *Session) ensure(ctx context.Context) error {
+	if err := s.p.callable(); err != nil {
+		return err
+	}
+	if s.inst != nil {
+		return nil
+	}
+	inst, err := s.p.instantiate(ctx)
+	if err != nil {
+		s.p.health.failure(time.Now())
+		return err
+	}
+	s.inst = inst
+	s.epoch++
+	return nil
+}
+
+// Call runs an export on the session's instance, if it is still of epoch; otherwise
+// it fails with ErrStale so the caller can rebuild the instance's state first.
+func (s *Session) Call(ctx context.Context, epoch uint64, op string, in []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ensure(ctx); err != nil {
+		return nil, err
+	}
+	if s.epoch != epoch {
+		return nil, ErrStale
+	}
+	out, err := s.p.invoke(ctx, s.inst, op, in)
+	if errors.Is(err, errInstanceLost) {
+		s.inst = nil
+		return nil, errors.Unwrap(err)
+	}
+	return out, err
+}
+
+// Close releases the session's instance; a call in flight finishes first.
+func (s *Session) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inst != nil {
+		s.p.discard(s.inst)
+		s.inst = nil
+	}
+	s.p.sessionsMu.Lock()
+	delete(s.p.sessions, s)
+	s.p.sessionsMu.Unlock()
 }
 
 // classify names why a call failed. A guest that dies with its memory near the cap
@@ -248,6 +368,15 @@ func (p *Plugin) Close(ctx context.Context) {
 	if p.closed.Swap(true) {
 		return
 	}
+	p.sessionsMu.Lock()
+	sessions := make([]*Session, 0, len(p.sessions))
+	for s := range p.sessions {
+		sessions = append(sessions, s)
+	}
+	p.sessionsMu.Unlock()
+	for _, s := range sessions {
+		s.Close()
+	}
 	p.wg.Wait()
 	for range p.live.Load() {
 		select {
@@ -266,16 +395,12 @@ func (p *Plugin) Close(ctx context.Context) {
 
 // Admit runs the plugin's admission export on one request.
 func (p *Plugin) Admit(ctx context.Context, req *sdk.AdmissionRequest) (*sdk.AdmissionResponse, error) {
-	in, err := json.Marshal(req)
-	if err != nil {
-		return nil, err
-	}
-	out, err := p.Call(ctx, "admit", in)
+	out, err := p.Call(ctx, "admit", req.MarshalWire())
 	if err != nil {
 		return nil, err
 	}
 	resp := &sdk.AdmissionResponse{}
-	if err := json.Unmarshal(out, resp); err != nil {
+	if err := resp.UnmarshalWire(out); err != nil {
 		return nil, fmt.Errorf("%w: admit: bad response: %v", ErrGuest, err)
 	}
 	return resp, nil

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -81,14 +83,16 @@ func (c *Calls) Call(ctx context.Context, caller pluginhost.Caller, op sdk.Op, r
 		default:
 			res, err = c.Objects.Update(ctx, e, req.Namespace, obj.GetName(), objects.SubStatus, obj, opts)
 		}
-		return encode(res.Object, err)
+		recordWrite(ctx, e, res.Object, err, 0)
+		return encodeWrite(req, res.Object, err)
 	case sdk.OpPatch:
 		pt, ok := patchTypes[req.PatchType]
 		if !ok {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("patchType %q is not json, merge, strategic or apply", req.PatchType))
 		}
 		res, err := c.Objects.Patch(ctx, e, req.Namespace, req.Name, "", pt, req.Patch, opts)
-		return encode(res.Object, err)
+		recordWrite(ctx, e, res.Object, err, 0)
+		return encodeWrite(req, res.Object, err)
 	case sdk.OpDelete:
 		d := objects.DeleteOptions{}
 		if req.PropagationPolicy != "" {
@@ -105,10 +109,12 @@ func (c *Calls) Call(ctx context.Context, caller pluginhost.Caller, op sdk.Op, r
 				d.Preconditions.ResourceVersion = &req.ResourceVersion
 			}
 		}
-		_, err := c.Objects.Delete(ctx, e, req.Namespace, req.Name, d)
+		res, err := c.Objects.Delete(ctx, e, req.Namespace, req.Name, d)
 		if err != nil {
 			return nil, err
 		}
+		// A deletion lands after the last stored version.
+		recordWrite(ctx, e, res.Object, nil, 1)
 		return []byte("{}"), nil
 	}
 	return nil, apierrors.NewBadRequest(fmt.Sprintf("operation %d is not served", op))
@@ -119,6 +125,46 @@ var patchTypes = map[string]types.PatchType{
 	"merge":     types.MergePatchType,
 	"strategic": types.StrategicMergePatchType,
 	"apply":     types.ApplyYAMLPatchType,
+}
+
+// writeLog collects the revisions a reconcile wrote, per kind, so the controller
+// runtime can feed them back before the next reconcile: a controller reads its own
+// writes.
+type writeLog struct {
+	mu   sync.Mutex
+	revs map[schema.GroupVersionKind]int64
+}
+
+type writeLogKey struct{}
+
+func recordWrite(ctx context.Context, e *registry.Entry, obj *unstructured.Unstructured, err error, after int64) {
+	wl, _ := ctx.Value(writeLogKey{}).(*writeLog)
+	if wl == nil || err != nil || obj == nil {
+		return
+	}
+	rv, perr := strconv.ParseInt(obj.GetResourceVersion(), 10, 64)
+	if perr != nil {
+		return
+	}
+	wl.mu.Lock()
+	wl.revs[e.Kind.GVK()] = max(wl.revs[e.Kind.GVK()], rv+after)
+	wl.mu.Unlock()
+}
+
+// encodeWrite returns what a write made: the whole object, or only its metadata when
+// the plugin asked for no more (a fed controller learns the rest from its feed).
+func encodeWrite(req *sdk.CallRequest, obj *unstructured.Unstructured, err error) ([]byte, error) {
+	if err != nil || !req.MetaOnly {
+		return encode(obj, err)
+	}
+	meta, _ := obj.Object["metadata"].(map[string]any)
+	trimmed := make(map[string]any, len(meta))
+	for k, v := range meta {
+		if k != "managedFields" {
+			trimmed[k] = v
+		}
+	}
+	return json.Marshal(map[string]any{"apiVersion": obj.GetAPIVersion(), "kind": obj.GetKind(), "metadata": trimmed})
 }
 
 func encode(obj *unstructured.Unstructured, err error) ([]byte, error) {

@@ -46,6 +46,7 @@ type Manager struct {
 	active map[string]*running
 	// runCtx is Run's context, which controller runtimes live within.
 	runCtx context.Context
+	synced chan struct{}
 }
 
 // running is the version of a plugin that serves.
@@ -76,7 +77,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 	if cfg.StatusInterval == 0 {
 		cfg.StatusInterval = 5 * time.Second
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "plugins"), active: map[string]*running{}, runCtx: context.Background()}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "plugins"), active: map[string]*running{}, runCtx: context.Background(), synced: make(chan struct{})}
 	m.calls = &Calls{Objects: cfg.Objects, Config: m.config}
 	return m
 }
@@ -101,48 +102,89 @@ func (m *Manager) config(name string) json.RawMessage {
 	return json.RawMessage("{}")
 }
 
-// Run follows Plugin objects until ctx ends, then unloads every plugin.
+// Run follows Plugin objects until ctx ends, then unloads every plugin. The plugins
+// that exist when it starts are loaded before Synced is closed, each after the
+// plugins whose kinds it needs.
 func (m *Manager) Run(ctx context.Context) error {
 	defer m.unloadAll()
 	ctx = objects.WithUser(ctx, objects.User{Name: "system:weft:plugin-manager", Groups: []string{"system:masters"}, Agent: "weft-plugins"})
 	m.runCtx = ctx
 	e, ok := m.cfg.Objects.Registry().Snapshot().LookupKind(GVK)
 	if !ok {
+		close(m.synced)
 		return errors.New("plugins: the Plugin kind is not registered")
 	}
+	rv := m.initial(ctx, e)
+	close(m.synced)
 	tick := time.NewTicker(m.cfg.StatusInterval)
 	defer tick.Stop()
 	for ctx.Err() == nil {
-		w, err := m.cfg.Objects.Watch(ctx, e, "", objects.WatchOptions{})
+		w, err := m.cfg.Objects.Watch(ctx, e, "", objects.WatchOptions{ResourceVersion: rv})
 		if err != nil {
 			m.log.Error("watch plugins", "err", err)
+			rv = "" // start over from the current state
 			time.Sleep(time.Second)
 			continue
 		}
-		m.follow(ctx, e, w, tick.C)
+		rv = m.follow(ctx, e, w, tick.C)
 		w.Stop()
 	}
 	return nil
 }
 
-func (m *Manager) follow(ctx context.Context, e *registry.Entry, w watch.Interface, tick <-chan time.Time) {
+// Synced is closed once the plugins that existed when Run started are loaded.
+func (m *Manager) Synced() <-chan struct{} { return m.synced }
+
+// initial loads the plugins that exist, retrying those that fail while others
+// succeed (a plugin may need kinds another defines), and returns the revision to
+// watch from.
+func (m *Manager) initial(ctx context.Context, e *registry.Entry) string {
+	list, err := m.cfg.Objects.List(ctx, e, "", objects.ListOptions{})
+	if err != nil {
+		m.log.Error("list plugins", "err", err)
+		return ""
+	}
+	pending := list.Items
+	for len(pending) > 0 && ctx.Err() == nil {
+		var failed []unstructured.Unstructured
+		for i := range pending {
+			if err := m.reconcile(ctx, e, &pending[i]); err != nil {
+				failed = append(failed, pending[i])
+			}
+		}
+		if len(failed) == len(pending) {
+			break
+		}
+		pending = failed
+	}
+	return list.GetResourceVersion()
+}
+
+// follow applies a watch's events and returns the last revision it saw ("" after an
+// error, to start over).
+func (m *Manager) follow(ctx context.Context, e *registry.Entry, w watch.Interface, tick <-chan time.Time) string {
+	rv := ""
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return rv
 		case <-tick:
 			m.refreshStatus(ctx, e)
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				return
+				return rv
 			}
 			obj, isObj := ev.Object.(*unstructured.Unstructured)
 			if !isObj {
+				if ev.Type == watch.Error {
+					return ""
+				}
 				continue
 			}
+			rv = obj.GetResourceVersion()
 			switch ev.Type {
 			case watch.Added, watch.Modified:
-				m.reconcile(ctx, e, obj)
+				_ = m.reconcile(ctx, e, obj)
 			case watch.Deleted:
 				m.unload(obj.GetName())
 			}
@@ -151,19 +193,19 @@ func (m *Manager) follow(ctx context.Context, e *registry.Entry, w watch.Interfa
 }
 
 // reconcile loads what a Plugin object asks for, unless it runs already.
-func (m *Manager) reconcile(ctx context.Context, e *registry.Entry, obj *unstructured.Unstructured) {
+func (m *Manager) reconcile(ctx context.Context, e *registry.Entry, obj *unstructured.Unstructured) error {
 	name := obj.GetName()
 	var ps pluginSpec
 	raw, _ := json.Marshal(obj.Object["spec"])
 	if err := json.Unmarshal(raw, &ps); err != nil {
 		m.setStatus(ctx, e, name, nil, "Failed", fmt.Sprintf("spec: %v", err))
-		return
+		return err
 	}
 	m.mu.Lock()
 	cur := m.active[name]
 	m.mu.Unlock()
 	if cur != nil && specEqual(cur.spec, ps) {
-		return
+		return nil
 	}
 	if err := m.load(ctx, name, ps); err != nil {
 		m.log.Warn("plugin not loaded", "plugin", name, "module", ps.Module, "err", err)
@@ -173,9 +215,10 @@ func (m *Manager) reconcile(ctx context.Context, e *registry.Entry, obj *unstruc
 			err = fmt.Errorf("upgrade to %s failed, %s keeps serving: %w", ps.Module, cur.spec.Module, err)
 		}
 		m.setStatus(ctx, e, name, nil, phase, err.Error())
-		return
+		return err
 	}
 	m.setStatus(ctx, e, name, cur, "Running", "")
+	return nil
 }
 
 func specEqual(a, b pluginSpec) bool {
@@ -216,7 +259,7 @@ func (m *Manager) load(ctx context.Context, name string, ps pluginSpec) error {
 			return fail(fmt.Errorf("grant of %v on %s is more than the plugin asks for", g.Verbs, g.Resource))
 		}
 	}
-	kinds, err := kindsOf(p.Manifest)
+	kinds, err := KindsOf(p.Manifest)
 	if err != nil {
 		return fail(err)
 	}
@@ -307,8 +350,8 @@ func requested(asked []sdk.Permission, g sdk.Permission) bool {
 	})
 }
 
-// kindsOf turns a manifest's kinds into registry kinds owned by the plugin.
-func kindsOf(m sdk.Manifest) ([]registry.Kind, error) {
+// KindsOf turns a manifest's kinds into registry kinds owned by the plugin.
+func KindsOf(m sdk.Manifest) ([]registry.Kind, error) {
 	out := make([]registry.Kind, 0, len(m.Kinds))
 	for _, k := range m.Kinds {
 		s := &spec.Schema{}
@@ -319,12 +362,26 @@ func kindsOf(m sdk.Manifest) ([]registry.Kind, error) {
 			Group: k.Group, Version: k.Version, Kind: k.Kind, Resource: k.Resource, Singular: k.Singular,
 			ShortNames: k.ShortNames, Categories: k.Categories, Namespaced: k.Namespaced, Schema: s,
 			Status: k.Status, SelectableFields: k.SelectableFields, Owner: m.Name,
+			EncryptAtRest: k.EncryptAtRest,
+		}
+		switch k.NameFormat {
+		case "", "DNSSubdomain":
+			rk.NameFormat = registry.NameDNSSubdomain
+		case "DNSLabel":
+			rk.NameFormat = registry.NameDNSLabel
+		case "PathSegment":
+			rk.NameFormat = registry.NamePathSegment
+		default:
+			return nil, fmt.Errorf("kind %s: nameFormat %q is not DNSSubdomain, DNSLabel or PathSegment", k.Kind, k.NameFormat)
+		}
+		if g := k.Graceful; g != nil {
+			rk.Graceful = &registry.Graceful{DefaultPath: g.DefaultPath, BoundPath: g.BoundPath, TerminalPath: g.TerminalPath, TerminalValues: g.TerminalValues}
 		}
 		if k.Scale != nil {
 			rk.Scale = &registry.Scale{SpecReplicasPath: k.Scale.SpecReplicasPath, StatusReplicasPath: k.Scale.StatusReplicasPath, LabelSelectorPath: k.Scale.LabelSelectorPath}
 		}
 		for _, c := range k.Columns {
-			rk.Columns = append(rk.Columns, registry.Column{Name: c.Name, Type: c.Type, JSONPath: c.JSONPath, CountPaths: c.CountPaths, Description: c.Description, Priority: c.Priority})
+			rk.Columns = append(rk.Columns, registry.Column{Name: c.Name, Type: c.Type, Format: c.Format, JSONPath: c.JSONPath, CountPaths: c.CountPaths, Description: c.Description, Priority: c.Priority, Values: c.Values})
 		}
 		out = append(out, rk)
 	}

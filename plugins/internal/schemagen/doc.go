@@ -8,9 +8,14 @@
 // Kubernetes' own openapi-gen reads. Reflection gives the shapes; go/parser
 // gives the comments, because reflection cannot see them.
 //
-// Usage (see the go:generate line in plugins/core/schemas/doc.go):
+// Usage (see the go:generate lines in plugins/core/schemas/doc.go and
+// plugins/apps/doc.go):
 //
 //	go run ./plugins/internal/schemagen -kinds plugins/core/schemas -meta kernel/schema/generated
+//	go run ./plugins/internal/schemagen -apps plugins/apps/schemas
+//
+// Any subset of -kinds, -meta and -apps may be given; each names the directory
+// that receives that output.
 //
 // The output is deterministic, and a test regenerates it and compares, so
 // the checked-in files cannot drift from the generator or the k8s.io/api

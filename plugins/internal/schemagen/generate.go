@@ -16,10 +16,12 @@ const (
 	definitionsFile = "meta_definitions.json"
 )
 
-// output maps file names to contents for the two output directories.
+// output maps file names to contents for the output directories.
 type output struct {
 	kinds map[string][]byte
 	meta  map[string][]byte
+	// apps holds the kinds of appsKinds, for plugins/apps/schemas.
+	apps map[string][]byte
 }
 
 // generate builds every output file in memory; run writes them and the
@@ -28,7 +30,7 @@ func generate() (*output, error) {
 	objectMeta := reflect.TypeFor[metav1.ObjectMeta]()
 	typeMeta := reflect.TypeFor[metav1.TypeMeta]()
 	roots := []reflect.Type{objectMeta, typeMeta}
-	for _, k := range builtinKinds() {
+	for _, k := range append(builtinKinds(), appsKinds()...) {
 		roots = append(roots, k.goType)
 	}
 	roots = append(roots, metaRoots()...)
@@ -37,13 +39,22 @@ func generate() (*output, error) {
 		return nil, err
 	}
 
-	out := &output{kinds: map[string][]byte{}, meta: map[string][]byte{}}
+	out := &output{kinds: map[string][]byte{}, meta: map[string][]byte{}, apps: map[string][]byte{}}
 	for _, k := range builtinKinds() {
 		s, err := newBuilder(docs, false).structSchema(k.goType, true)
 		if err != nil {
 			return nil, fmt.Errorf("%s/%s %s: %w", k.group, k.version, k.kind, err)
 		}
 		if out.kinds[fileName(k.group, k.version, k.kind)], err = encode(s); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range appsKinds() {
+		s, err := newBuilder(docs, false).structSchema(k.goType, true)
+		if err != nil {
+			return nil, fmt.Errorf("%s/%s %s: %w", k.group, k.version, k.kind, err)
+		}
+		if out.apps[fileName(k.group, k.version, k.kind)], err = encode(s); err != nil {
 			return nil, err
 		}
 	}

@@ -15,16 +15,18 @@ import (
 // TestCheckedInFilesAreUpToDate regenerates everything into a temporary
 // directory and compares it with the checked-in files, so that a change to
 // the generator, the kind list or the k8s.io/api version in go.mod cannot
-// go unnoticed. Run `go generate ./plugins/core/schemas` to fix a failure.
+// go unnoticed. Run `go generate ./plugins/core/schemas ./plugins/apps` to fix
+// a failure.
 func TestCheckedInFilesAreUpToDate(t *testing.T) {
 	tmp := t.TempDir()
-	kindsTmp, metaTmp := filepath.Join(tmp, "kinds"), filepath.Join(tmp, "meta")
-	if err := run(kindsTmp, metaTmp); err != nil {
+	kindsTmp, metaTmp, appsTmp := filepath.Join(tmp, "kinds"), filepath.Join(tmp, "meta"), filepath.Join(tmp, "apps")
+	if err := run(kindsTmp, metaTmp, appsTmp); err != nil {
 		t.Fatal(err)
 	}
 	for _, dirs := range [][2]string{
 		{kindsTmp, filepath.Join("..", "..", "core", "schemas")},
 		{metaTmp, filepath.Join("..", "..", "..", "kernel", "schema", "generated")},
+		{appsTmp, filepath.Join("..", "..", "apps", "schemas")},
 	} {
 		want, got := jsonFiles(t, dirs[0]), jsonFiles(t, dirs[1])
 		if !slices.Equal(sortedKeys(want), sortedKeys(got)) {
@@ -32,7 +34,7 @@ func TestCheckedInFilesAreUpToDate(t *testing.T) {
 		}
 		for name, data := range want {
 			if !bytes.Equal(data, got[name]) {
-				t.Errorf("%s is stale; run go generate ./plugins/core/schemas", filepath.Join(dirs[1], name))
+				t.Errorf("%s is stale; run go generate ./plugins/core/schemas ./plugins/apps", filepath.Join(dirs[1], name))
 			}
 		}
 	}

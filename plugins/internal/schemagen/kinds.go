@@ -47,6 +47,15 @@ func builtinKinds() []kindSpec {
 	}
 }
 
+// appsKinds are the kinds plugins/apps serves; its schemas directory receives
+// the same files plugins/core/schemas holds for them.
+func appsKinds() []kindSpec {
+	return []kindSpec{
+		{"apps", "v1", "Deployment", reflect.TypeFor[appsv1.Deployment]()},
+		{"apps", "v1", "ReplicaSet", reflect.TypeFor[appsv1.ReplicaSet]()},
+	}
+}
+
 // metaRoots are the meta/v1 types published as named definitions, enough
 // for a Kubernetes-like OpenAPI v3 document: list envelopes, Status errors,
 // DeleteOptions bodies, watch events, discovery documents and the types

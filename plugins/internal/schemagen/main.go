@@ -13,26 +13,36 @@ import (
 func main() {
 	kindsDir := flag.String("kinds", "", "directory that receives one <group>_<version>_<Kind>.json per kind")
 	metaDir := flag.String("meta", "", "directory that receives the meta/v1 files used by kernel/schema")
+	appsDir := flag.String("apps", "", "directory that receives the schemas of the kinds plugins/apps serves")
 	flag.Parse()
-	if *kindsDir == "" || *metaDir == "" {
-		fmt.Fprintln(os.Stderr, "schemagen: both -kinds and -meta are required")
+	if *kindsDir == "" && *metaDir == "" && *appsDir == "" {
+		fmt.Fprintln(os.Stderr, "schemagen: at least one of -kinds, -meta and -apps is required")
 		os.Exit(2)
 	}
-	if err := run(*kindsDir, *metaDir); err != nil {
+	if err := run(*kindsDir, *metaDir, *appsDir); err != nil {
 		fmt.Fprintln(os.Stderr, "schemagen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kindsDir, metaDir string) error {
+// run writes the outputs whose directory is not empty.
+func run(kindsDir, metaDir, appsDir string) error {
 	out, err := generate()
 	if err != nil {
 		return err
 	}
-	if err := writeDir(kindsDir, out.kinds); err != nil {
-		return err
+	for _, o := range []struct {
+		dir   string
+		files map[string][]byte
+	}{{kindsDir, out.kinds}, {metaDir, out.meta}, {appsDir, out.apps}} {
+		if o.dir == "" {
+			continue
+		}
+		if err := writeDir(o.dir, o.files); err != nil {
+			return err
+		}
 	}
-	return writeDir(metaDir, out.meta)
+	return nil
 }
 
 // writeDir makes dir hold exactly files among its *.json entries: stale

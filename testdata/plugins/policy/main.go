@@ -22,10 +22,10 @@ func init() {
 			{Name: "label-widgets", Mutating: true, Rules: widgets, ReinvocationPolicy: "IfNeeded"},
 			{Name: "no-red", Rules: widgets, ObjectSelector: "exempt!=true"},
 		},
-	}, sdk.Handlers{Admit: admit})
+	}, sdk.Handlers{Admitter: sdk.AdmitFunc(admit)})
 }
 
-func admit(h sdk.Host, req sdk.AdmissionRequest) sdk.AdmissionResponse {
+func admit(c *sdk.Client, req sdk.AdmissionRequest) sdk.AdmissionResponse {
 	var obj map[string]any
 	if err := json.Unmarshal(req.Object, &obj); err != nil {
 		return sdk.AdmissionResponse{Status: &sdk.Status{Code: 400, Message: err.Error()}}

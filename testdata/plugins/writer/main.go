@@ -18,10 +18,10 @@ func init() {
 			{Resource: "events", Verbs: []string{"create"}},
 			{Resource: "secrets", Verbs: []string{"get"}},
 		},
-	}, sdk.Handlers{Reconcile: reconcile})
+	}, sdk.Handlers{Reconciler: sdk.ReconcileFunc(reconcile)})
 }
 
-func reconcile(h sdk.Host, req sdk.ReconcileRequest) (sdk.ReconcileResult, error) {
+func reconcile(c *sdk.Client, req sdk.ReconcileRequest) (sdk.ReconcileResult, error) {
 	switch req.Name {
 	case "create":
 		cm, _ := json.Marshal(map[string]any{
@@ -29,14 +29,14 @@ func reconcile(h sdk.Host, req sdk.ReconcileRequest) (sdk.ReconcileResult, error
 			"metadata": map[string]any{"name": "made-by-plugin", "namespace": req.Namespace},
 			"data":     map[string]any{"by": "writer"},
 		})
-		if _, err := h.Call(sdk.OpCreate, sdk.CallRequest{Version: "v1", Resource: "configmaps", Namespace: req.Namespace, Object: cm}); err != nil {
+		if _, err := c.Call(sdk.OpCreate, sdk.CallRequest{Version: "v1", Resource: "configmaps", Namespace: req.Namespace, Object: cm}); err != nil {
 			return sdk.ReconcileResult{}, err
 		}
-		_, err := h.Call(sdk.OpEvent, sdk.CallRequest{Version: "v1", Resource: "configmaps", Namespace: req.Namespace, Name: "made-by-plugin",
+		_, err := c.Call(sdk.OpEvent, sdk.CallRequest{Version: "v1", Resource: "configmaps", Namespace: req.Namespace, Name: "made-by-plugin",
 			EventType: "Normal", Reason: "Created", Message: "the writer plugin made this"})
 		return sdk.ReconcileResult{}, err
 	case "read-secret":
-		_, err := h.Call(sdk.OpGet, sdk.CallRequest{Version: "v1", Resource: "secrets", Namespace: req.Namespace, Name: "db"})
+		_, err := c.Call(sdk.OpGet, sdk.CallRequest{Version: "v1", Resource: "secrets", Namespace: req.Namespace, Name: "db"})
 		return sdk.ReconcileResult{}, err
 	}
 	return sdk.ReconcileResult{}, nil

@@ -12,7 +12,7 @@ var sink [][]byte
 
 func init() {
 	_ = sdk.Register(sdk.Manifest{Name: "guest", Version: "1.0.0"}, sdk.Handlers{
-		Reconcile: func(h sdk.Host, req sdk.ReconcileRequest) (sdk.ReconcileResult, error) {
+		Reconciler: sdk.ReconcileFunc(func(c *sdk.Client, req sdk.ReconcileRequest) (sdk.ReconcileResult, error) {
 			switch req.Name {
 			case "panic":
 				panic("asked to panic")
@@ -32,13 +32,13 @@ func init() {
 			case "calls":
 				// One host call per unit of RequeueAfterMillis asked: for benchmarks.
 				for range req.Namespace {
-					if _, err := h.Call(sdk.OpConfig, sdk.CallRequest{}); err != nil {
+					if _, err := c.Call(sdk.OpConfig, sdk.CallRequest{}); err != nil {
 						return sdk.ReconcileResult{}, err
 					}
 				}
 				return sdk.ReconcileResult{}, nil
 			case "log":
-				h.Log(sdk.LevelInfo, "hello from the guest")
+				c.Log(sdk.LevelInfo, "hello from the guest")
 			case "get", "create-secret", "update-status":
 				op, res := sdk.OpGet, "configmaps"
 				switch req.Name {
@@ -47,14 +47,14 @@ func init() {
 				case "update-status":
 					op, res = sdk.OpUpdateStatus, "configmaps"
 				}
-				out, err := h.Call(op, sdk.CallRequest{Version: "v1", Resource: res, Namespace: req.Namespace, Name: "x", Object: []byte(`{}`)})
+				out, err := c.Call(op, sdk.CallRequest{Version: "v1", Resource: res, Namespace: req.Namespace, Name: "x", Object: []byte(`{}`)})
 				if err != nil {
 					return sdk.ReconcileResult{Error: err.Error()}, nil
 				}
 				return sdk.ReconcileResult{Error: "ok:" + string(out)}, nil
 			}
 			return sdk.ReconcileResult{RequeueAfterMillis: int64(len(req.Name))}, nil
-		},
+		}),
 	})
 }
 

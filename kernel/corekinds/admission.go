@@ -1,4 +1,4 @@
-package core
+package corekinds
 
 import (
 	"context"

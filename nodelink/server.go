@@ -1,0 +1,803 @@
+package nodelink
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"weft.dev/weft/kernel/pki"
+)
+
+// Liveness defaults. A node that vanishes without closing is detected by the QUIC idle
+// timeout (5 s: both sides send keep-alives every second, so only a dead path stays
+// quiet that long); a node whose QUIC stack lives but whose agent stopped sending
+// heartbeats is cut after three missed ones (6 s at the 2 s default). Either way
+// OnDisconnect fires within about 6 s, well inside a 15 s NotReady budget.
+const (
+	DefaultHeartbeatInterval = 2 * time.Second
+	DefaultIdleTimeout       = 5 * time.Second
+	DefaultKeepAlive         = 1 * time.Second
+	DefaultCertLifetime      = 24 * time.Hour
+	missedHeartbeats         = 3
+
+	joinTimeout  = 10 * time.Second
+	helloTimeout = 10 * time.Second
+)
+
+// Signer issues certificates; *pki.CA satisfies it.
+type Signer interface {
+	Sign(leaf pki.Leaf, pub crypto.PublicKey) ([]byte, error)
+}
+
+// WatchSource feeds watch streams. Watch sends every event of kind after fromRevision
+// (strictly greater), in revision order, until ctx ends or send fails. It returns an
+// error that matches ErrCompacted when fromRevision is no longer in history. send may
+// keep ev.Object until the event is written, so the source must not modify it.
+type WatchSource interface {
+	Watch(ctx context.Context, node, kind string, fromRevision uint64, send func(Event) error) error
+}
+
+// TokenValidator decides whether token admits node. It must compare in constant time;
+// StaticTokens does.
+type TokenValidator func(node, token string) error
+
+// StaticTokens accepts any of tokens. Hashing first makes the comparison independent of
+// the token lengths, and every candidate is compared so timing does not tell which.
+func StaticTokens(tokens ...string) TokenValidator {
+	sums := make([][32]byte, len(tokens))
+	for i, t := range tokens {
+		sums[i] = sha256.Sum256([]byte(t))
+	}
+	return func(_, token string) error {
+		got := sha256.Sum256([]byte(token))
+		ok := 0
+		for i := range sums {
+			ok |= subtle.ConstantTimeCompare(got[:], sums[i][:])
+		}
+		if ok != 1 || token == "" {
+			return errors.New("invalid join token")
+		}
+		return nil
+	}
+}
+
+// ServerConfig configures the kernel side. Zero durations take the defaults above.
+type ServerConfig struct {
+	Addr       string         // UDP listen address, e.g. ":7443"; ignored when PacketConn is set
+	PacketConn net.PacketConn // optional, already bound
+
+	CA     Signer            // signs node certificates
+	CACert *x509.Certificate // the CA's certificate; taken from CA when it is a *pki.CA
+	// Certificate is the server's TLS certificate. The CA certificate is appended to the
+	// chain when missing: joining nodes have only a fingerprint and need to see the CA.
+	Certificate tls.Certificate
+
+	ValidateToken TokenValidator
+	// Authorize may refuse a node's mutual-TLS connection (deleted node, revoked serial).
+	Authorize func(node string, cert *x509.Certificate) error
+
+	CertLifetime      time.Duration // node certificates; default 24 h
+	HeartbeatInterval time.Duration // expected from nodes that do not announce theirs
+	IdleTimeout       time.Duration
+	KeepAlive         time.Duration
+	MaxFrameSize      int
+
+	Watch WatchSource
+
+	// Hooks run on the connection's goroutines and must not block.
+	OnConnect    func(node string)
+	OnDisconnect func(node string)
+	OnHeartbeat  func(node string)
+
+	Logger *slog.Logger
+}
+
+// Server is the kernel's end of the node link.
+type Server struct {
+	cfg    ServerConfig
+	caPEM  []byte
+	caPool *x509.CertPool
+	ln     *quic.Listener
+	ownPC  net.PacketConn
+	qconf  *quic.Config
+
+	mu    sync.Mutex
+	nodes map[string]*nodeState
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type nodeState struct {
+	conns    []*serverConn // newest last
+	lastSeen time.Time
+}
+
+type serverConn struct {
+	node       string
+	conn       *quic.Conn
+	cert       *x509.Certificate
+	lastBeat   atomic.Int64 // unix nanos
+	hello      chan struct{}
+	helloOnce  sync.Once
+	registered atomic.Bool
+}
+
+// Listen binds the server's UDP socket; Serve starts accepting.
+func Listen(cfg ServerConfig) (*Server, error) {
+	if cfg.CACert == nil {
+		if ca, ok := cfg.CA.(*pki.CA); ok {
+			cfg.CACert = ca.Cert
+		}
+	}
+	if cfg.CA == nil || cfg.CACert == nil {
+		return nil, errors.New("nodelink: server needs a CA and its certificate")
+	}
+	if len(cfg.Certificate.Certificate) == 0 {
+		return nil, errors.New("nodelink: server needs a TLS certificate")
+	}
+	if cfg.ValidateToken == nil {
+		return nil, errors.New("nodelink: server needs a token validator")
+	}
+	if cfg.CertLifetime <= 0 {
+		cfg.CertLifetime = DefaultCertLifetime
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = DefaultKeepAlive
+	}
+	if cfg.MaxFrameSize <= 0 {
+		cfg.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, nodes: map[string]*nodeState{}}
+	s.caPEM = pemCert(cfg.CACert)
+	s.caPool = x509.NewCertPool()
+	s.caPool.AddCert(cfg.CACert)
+
+	chain := cfg.Certificate
+	chain.Certificate = slices.Clone(chain.Certificate)
+	if !slices.ContainsFunc(chain.Certificate, func(der []byte) bool { return string(der) == string(cfg.CACert.Raw) }) {
+		chain.Certificate = append(chain.Certificate, cfg.CACert.Raw)
+	}
+	s.qconf = &quic.Config{
+		MaxIdleTimeout:       cfg.IdleTimeout,
+		KeepAlivePeriod:      cfg.KeepAlive,
+		HandshakeIdleTimeout: cfg.IdleTimeout,
+		MaxIncomingStreams:   1000,
+	}
+	tlsConf := s.tlsConfig(chain)
+	pc := cfg.PacketConn
+	if pc == nil {
+		// Our own socket, closed by Close, so a restarted server can bind the port again
+		// at once.
+		udp, err := net.ListenPacket("udp", cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("nodelink: listen: %w", err)
+		}
+		pc, s.ownPC = udp, udp
+	}
+	var err error
+	if s.ln, err = quic.Listen(pc, tlsConf, s.qconf); err != nil {
+		if s.ownPC != nil {
+			s.ownPC.Close()
+		}
+		return nil, fmt.Errorf("nodelink: listen: %w", err)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// tlsConfig picks client authentication by ALPN: a joining node has no certificate yet,
+// every other connection must present one. One port serves both.
+func (s *Server) tlsConfig(chain tls.Certificate) *tls.Config {
+	base := &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{chain},
+		NextProtos:   []string{alpnNode, alpnJoin},
+	}
+	node := base.Clone()
+	node.NextProtos = []string{alpnNode}
+	node.ClientAuth = tls.RequireAndVerifyClientCert
+	node.ClientCAs = s.caPool
+	node.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("nodelink: client certificate required")
+		}
+		name, err := nodeFromCert(cs.PeerCertificates[0])
+		if err != nil {
+			return err
+		}
+		if s.cfg.Authorize != nil {
+			if err := s.cfg.Authorize(name, cs.PeerCertificates[0]); err != nil {
+				return fmt.Errorf("node %q not authorized: %w", name, err)
+			}
+		}
+		return nil
+	}
+	join := base.Clone()
+	join.NextProtos = []string{alpnJoin}
+	join.ClientAuth = tls.NoClientCert
+	base.GetConfigForClient = func(chi *tls.ClientHelloInfo) (*tls.Config, error) {
+		switch {
+		case slices.Contains(chi.SupportedProtos, alpnNode):
+			return node, nil
+		case slices.Contains(chi.SupportedProtos, alpnJoin):
+			return join, nil
+		}
+		return nil, fmt.Errorf("nodelink: client offered no known protocol (%v)", chi.SupportedProtos)
+	}
+	return base
+}
+
+// Addr is the bound UDP address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until ctx ends or Close is called.
+func (s *Server) Serve(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, s.cancel)
+	defer stop()
+	for {
+		conn, err := s.ln.Accept(s.ctx)
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("nodelink: accept: %w", err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			switch conn.ConnectionState().TLS.NegotiatedProtocol {
+			case alpnJoin:
+				s.serveJoin(conn)
+			case alpnNode:
+				s.serveNode(conn)
+			default:
+				_ = conn.CloseWithError(connCodeProtocol, "unknown protocol")
+			}
+		}()
+	}
+}
+
+// Close closes every connection and the listener.
+func (s *Server) Close() error {
+	s.cancel()
+	s.mu.Lock()
+	var all []*serverConn
+	for _, st := range s.nodes {
+		all = append(all, st.conns...)
+	}
+	s.mu.Unlock()
+	for _, sc := range all {
+		_ = sc.conn.CloseWithError(connCodeShutdown, "server shutting down")
+	}
+	err := s.ln.Close()
+	s.wg.Wait()
+	if s.ownPC != nil {
+		err = errors.Join(err, s.ownPC.Close())
+	}
+	return err
+}
+
+func (s *Server) serveJoin(conn *quic.Conn) {
+	ctx, cancel := context.WithTimeout(conn.Context(), joinTimeout)
+	defer cancel()
+	st, err := conn.AcceptStream(ctx)
+	if err != nil {
+		_ = conn.CloseWithError(connCodeProtocol, "no join stream")
+		return
+	}
+	_ = st.SetDeadline(time.Now().Add(joinTimeout))
+	var m joinMsg
+	fr := newFrameReader(st, 64<<10)
+	if err := fr.expect(frameJoin, &m); err != nil {
+		rejectStream(st, streamCodeProtocol, codeBadRequest, err.Error())
+	} else if code, msg, cert := s.join(m); code != "" {
+		s.cfg.Logger.Warn("node join refused", "node", m.Node, "remote", conn.RemoteAddr(), "reason", msg)
+		_ = writeError(st, code, msg)
+		_ = st.Close()
+	} else {
+		s.cfg.Logger.Info("node joined", "node", m.Node, "remote", conn.RemoteAddr())
+		_ = writeJSON(st, frameJoinAck, cert, s.cfg.MaxFrameSize)
+		_ = st.Close()
+	}
+	// The node closes once it has read the answer; closing first could lose it.
+	select {
+	case <-conn.Context().Done():
+	case <-ctx.Done():
+		_ = conn.CloseWithError(connCodeNormal, "join done")
+	}
+}
+
+func (s *Server) join(m joinMsg) (code, msg string, out certMsg) {
+	if _, ok := negotiate([]int{m.Version}); !ok {
+		return codeVersion, fmt.Sprintf("join protocol version %d not supported (server speaks %v)", m.Version, supportedVersions), out
+	}
+	if err := validNodeName(m.Node); err != nil {
+		return codeBadRequest, err.Error(), out
+	}
+	if err := s.cfg.ValidateToken(m.Node, m.Token); err != nil {
+		return codeUnauthorized, fmt.Sprintf("join token rejected for node %q: %v", m.Node, err), out
+	}
+	certPEM, err := s.sign(m.Node, m.CSR)
+	if err != nil {
+		return codeBadRequest, err.Error(), out
+	}
+	return "", "", certMsg{Cert: certPEM, CA: s.caPEM}
+}
+
+// sign issues a node certificate for the CSR's key. The identity comes from the
+// caller (the join request or the authenticated connection), never from the CSR subject.
+func (s *Server) sign(node string, csr []byte) ([]byte, error) {
+	pub, err := parseCSR(csr)
+	if err != nil {
+		return nil, err
+	}
+	return s.cfg.CA.Sign(pki.Leaf{
+		CommonName:   NodeUserPrefix + node,
+		Organization: []string{NodesGroup},
+		Validity:     s.cfg.CertLifetime,
+	}, pub)
+}
+
+func (s *Server) serveNode(conn *quic.Conn) {
+	cert := conn.ConnectionState().TLS.PeerCertificates[0]
+	node, _ := nodeFromCert(cert) // verified during the handshake
+	sc := &serverConn{node: node, conn: conn, cert: cert, hello: make(chan struct{})}
+	sc.lastBeat.Store(time.Now().UnixNano())
+
+	// A connection never outlives the certificate that authenticated it, so rotation
+	// and revocation-by-expiry actually take effect.
+	expiry := time.AfterFunc(time.Until(cert.NotAfter), func() {
+		_ = conn.CloseWithError(connCodeCertExpired, "client certificate expired")
+	})
+	defer expiry.Stop()
+	defer s.unregister(sc)
+
+	for {
+		st, err := conn.AcceptStream(s.ctx)
+		if err != nil {
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveStream(sc, st)
+		}()
+	}
+}
+
+// watchdog cuts a node that keeps its QUIC connection alive but stopped heartbeating:
+// its agent is stuck, and the kernel should treat it as gone.
+func (s *Server) watchdog(sc *serverConn, interval time.Duration) {
+	t := time.NewTicker(interval / 2)
+	defer t.Stop()
+	limit := missedHeartbeats * interval
+	for {
+		select {
+		case <-sc.conn.Context().Done():
+			return
+		case <-t.C:
+			if time.Since(time.Unix(0, sc.lastBeat.Load())) > limit {
+				_ = sc.conn.CloseWithError(connCodeHeartbeatTimeout, fmt.Sprintf("no heartbeat for %s", limit))
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) serveStream(sc *serverConn, st *quic.Stream) {
+	fr := newFrameReader(st, s.cfg.MaxFrameSize)
+	_ = st.SetReadDeadline(time.Now().Add(helloTimeout))
+	t, p, err := fr.next()
+	_ = st.SetReadDeadline(time.Time{})
+	if err != nil {
+		if errors.Is(err, ErrFrameTooLarge) {
+			rejectStream(st, streamCodeFrameTooLarge, codeFrameTooLarge, err.Error())
+		} else {
+			st.CancelRead(streamCodeProtocol)
+			st.CancelWrite(streamCodeProtocol)
+		}
+		return
+	}
+	switch t {
+	case frameHello:
+		s.serveControl(sc, st, fr, p)
+	case frameWatch:
+		s.serveWatch(sc, st, fr, p)
+	default:
+		rejectStream(st, streamCodeProtocol, codeBadRequest, fmt.Sprintf("a node may not open a stream with a %s frame", t))
+	}
+}
+
+func (s *Server) serveControl(sc *serverConn, st *quic.Stream, fr *frameReader, p []byte) {
+	var h helloMsg
+	if err := decodeAs(frameHello, p, frameHello, &h); err != nil {
+		rejectStream(st, streamCodeProtocol, codeBadRequest, err.Error())
+		return
+	}
+	first := false
+	sc.helloOnce.Do(func() { first = true })
+	if !first {
+		rejectStream(st, streamCodeProtocol, codeBadRequest, "second control stream")
+		return
+	}
+	v, ok := negotiate(h.Versions)
+	if !ok {
+		_ = writeError(st, codeVersion, fmt.Sprintf("node offers protocol versions %v, server speaks %v", h.Versions, supportedVersions))
+		_ = st.Close()
+		// Give the node time to read why before the close discards it.
+		select {
+		case <-sc.conn.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+		_ = sc.conn.CloseWithError(connCodeProtocol, "no common protocol version")
+		return
+	}
+	if err := writeJSON(st, frameHelloAck, helloAckMsg{Version: v, Node: sc.node}, s.cfg.MaxFrameSize); err != nil {
+		return
+	}
+	// The node announces its interval so the kernel need not be configured per node;
+	// absurd values fall back to the server's.
+	interval := time.Duration(h.HeartbeatMillis) * time.Millisecond
+	if interval < 50*time.Millisecond || interval > time.Minute {
+		interval = s.cfg.HeartbeatInterval
+	}
+	sc.lastBeat.Store(time.Now().UnixNano())
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.watchdog(sc, interval)
+	}()
+	s.register(sc)
+	close(sc.hello)
+	for {
+		t, p, err := fr.next()
+		if err != nil {
+			// Without its control stream a connection has no liveness: drop it whole.
+			if errors.Is(err, ErrFrameTooLarge) {
+				rejectStream(st, streamCodeFrameTooLarge, codeFrameTooLarge, err.Error())
+			}
+			_ = sc.conn.CloseWithError(connCodeProtocol, "control stream: "+err.Error())
+			return
+		}
+		switch t {
+		case frameHeartbeat:
+			s.heartbeat(sc)
+		case frameRenew:
+			var m renewMsg
+			var reply error
+			if err := json.Unmarshal(p, &m); err != nil {
+				reply = writeError(st, codeBadRequest, err.Error())
+			} else if certPEM, err := s.sign(sc.node, m.CSR); err != nil {
+				reply = writeError(st, codeBadRequest, err.Error())
+			} else {
+				s.cfg.Logger.Info("node certificate renewed", "node", sc.node)
+				reply = writeJSON(st, frameRenewAck, certMsg{Cert: certPEM, CA: s.caPEM}, s.cfg.MaxFrameSize)
+			}
+			if reply != nil {
+				return
+			}
+		default:
+			_ = sc.conn.CloseWithError(connCodeProtocol, fmt.Sprintf("unexpected %s frame on control stream", t))
+			return
+		}
+	}
+}
+
+func (s *Server) heartbeat(sc *serverConn) {
+	now := time.Now()
+	sc.lastBeat.Store(now.UnixNano())
+	s.mu.Lock()
+	if st := s.nodes[sc.node]; st != nil {
+		st.lastSeen = now
+	}
+	s.mu.Unlock()
+	if s.cfg.OnHeartbeat != nil {
+		s.cfg.OnHeartbeat(sc.node)
+	}
+}
+
+func (s *Server) register(sc *serverConn) {
+	s.mu.Lock()
+	st := s.nodes[sc.node]
+	if st == nil {
+		st = &nodeState{}
+		s.nodes[sc.node] = st
+	}
+	first := len(st.conns) == 0
+	st.conns = append(st.conns, sc)
+	st.lastSeen = time.Now()
+	sc.registered.Store(true)
+	s.mu.Unlock()
+	s.cfg.Logger.Info("node connected", "node", sc.node, "remote", sc.conn.RemoteAddr())
+	if first && s.cfg.OnConnect != nil {
+		s.cfg.OnConnect(sc.node)
+	}
+}
+
+func (s *Server) unregister(sc *serverConn) {
+	if !sc.registered.Load() {
+		return
+	}
+	s.mu.Lock()
+	st := s.nodes[sc.node]
+	st.conns = slices.DeleteFunc(st.conns, func(c *serverConn) bool { return c == sc })
+	last := len(st.conns) == 0
+	s.mu.Unlock()
+	s.cfg.Logger.Info("node connection closed", "node", sc.node, "cause", context.Cause(sc.conn.Context()))
+	if last && s.cfg.OnDisconnect != nil {
+		s.cfg.OnDisconnect(sc.node)
+	}
+}
+
+func (s *Server) serveWatch(sc *serverConn, st *quic.Stream, fr *frameReader, p []byte) {
+	var m watchMsg
+	if err := decodeAs(frameWatch, p, frameWatch, &m); err != nil {
+		rejectStream(st, streamCodeProtocol, codeBadRequest, err.Error())
+		return
+	}
+	select {
+	case <-sc.hello:
+	case <-sc.conn.Context().Done():
+		return
+	case <-time.After(helloTimeout):
+		rejectStream(st, streamCodeProtocol, codeBadRequest, "watch before hello")
+		return
+	}
+	if s.cfg.Watch == nil {
+		rejectStream(st, streamCodeProtocol, codeBadRequest, "this server serves no watches")
+		return
+	}
+	ctx, cancel := context.WithCancelCause(sc.conn.Context())
+	defer cancel(nil)
+	// The node ends a watch by closing or resetting its side; nothing else may arrive.
+	go func() {
+		_, _, err := fr.next()
+		if err == nil {
+			err = fmt.Errorf("%w: unexpected frame on watch stream", ErrProtocol)
+		}
+		cancel(err)
+	}()
+	w := newEventWriter(ctx, st, s.cfg.MaxFrameSize)
+	err := s.cfg.Watch.Watch(ctx, sc.node, m.Kind, m.From, w.send)
+	if ctx.Err() != nil {
+		// Reset first: a write blocked on a peer that stopped reading must not hold us.
+		st.CancelWrite(streamCodeCancel)
+		st.CancelRead(streamCodeCancel)
+		w.close()
+		return
+	}
+	if werr := w.close(); werr != nil {
+		st.CancelWrite(streamCodeCancel)
+		st.CancelRead(streamCodeCancel)
+		return
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrCompacted):
+		_ = writeError(st, codeCompacted, fmt.Sprintf("watch %s from revision %d: %v", m.Kind, m.From, err))
+	case errors.Is(err, ErrFrameTooLarge):
+		_ = writeError(st, codeFrameTooLarge, err.Error())
+	default:
+		_ = writeError(st, codeInternal, fmt.Sprintf("watch %s: %v", m.Kind, err))
+	}
+	_ = st.Close()
+}
+
+// eventWriter decouples the source from the stream so that events queued while a write
+// is in flight go out together: quic-go's Write waits for its data to be packed, so one
+// Write per event would cost a scheduler round trip each.
+type eventWriter struct {
+	ctx   context.Context
+	st    io.Writer
+	limit int
+	ch    chan Event
+	done  chan struct{}
+	err   error
+}
+
+func newEventWriter(ctx context.Context, st io.Writer, limit int) *eventWriter {
+	w := &eventWriter{ctx: ctx, st: st, limit: limit, ch: make(chan Event, 256), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+func (w *eventWriter) send(ev Event) error {
+	if n := len(ev.Object) + 1 + 10; n > w.limit {
+		return frameTooLarge("event", n, w.limit)
+	}
+	select {
+	case <-w.done:
+		return w.err
+	default:
+	}
+	select {
+	case w.ch <- ev:
+		return nil
+	case <-w.done:
+		return w.err
+	case <-w.ctx.Done():
+		return context.Cause(w.ctx)
+	}
+}
+
+func (w *eventWriter) run() {
+	defer close(w.done)
+	buf := make([]byte, 0, 64<<10)
+	for ev := range w.ch {
+		buf = appendEvent(buf[:0], ev)
+	more:
+		for len(buf) < 64<<10 {
+			select {
+			case ev, ok := <-w.ch:
+				if !ok {
+					break more
+				}
+				buf = appendEvent(buf, ev)
+			default:
+				break more
+			}
+		}
+		if _, err := w.st.Write(buf); err != nil {
+			w.err = fmt.Errorf("watch stream: %w", err)
+			return
+		}
+		if cap(buf) > 1<<20 {
+			buf = make([]byte, 0, 64<<10)
+		}
+	}
+}
+
+// close flushes queued events and reports a write failure.
+func (w *eventWriter) close() error {
+	close(w.ch)
+	<-w.done
+	return w.err
+}
+
+// OpenStream opens a stream to a connected node for logs, exec, port-forward and the
+// like. The node's handler for kind receives header; the returned stream then carries
+// raw bytes both ways. Close ends both directions; a CloseWrite method half-closes.
+func (s *Server) OpenStream(ctx context.Context, node, kind string, header []byte) (io.ReadWriteCloser, error) {
+	sc := s.current(node)
+	if sc == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotConnected, node)
+	}
+	st, err := sc.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("nodelink: open %s stream to %s: %w", kind, node, err)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		st.CancelRead(streamCodeCancel)
+		st.CancelWrite(streamCodeCancel)
+	})
+	fr := newFrameReader(st, s.cfg.MaxFrameSize)
+	err = writeJSON(st, frameOpen, openMsg{Kind: kind, Header: header}, s.cfg.MaxFrameSize)
+	if err == nil {
+		err = fr.expect(frameOpenAck, nil)
+	}
+	if !stop() {
+		err = ctx.Err()
+	}
+	if err != nil {
+		st.CancelRead(streamCodeCancel)
+		st.CancelWrite(streamCodeCancel)
+		return nil, fmt.Errorf("nodelink: open %s stream to %s: %w", kind, node, err)
+	}
+	return &rawStream{st: st, r: fr.r}, nil
+}
+
+func (s *Server) current(node string) *serverConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.nodes[node]; st != nil && len(st.conns) > 0 {
+		return st.conns[len(st.conns)-1]
+	}
+	return nil
+}
+
+// Connected reports whether node has a live connection.
+func (s *Server) Connected(node string) bool { return s.current(node) != nil }
+
+// Nodes lists the connected nodes.
+func (s *Server) Nodes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for n, st := range s.nodes {
+		if len(st.conns) > 0 {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// LastSeen is when node last said hello or sent a heartbeat.
+func (s *Server) LastSeen(node string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.nodes[node]; st != nil {
+		return st.lastSeen, true
+	}
+	return time.Time{}, false
+}
+
+// Silent is how long node has been quiet; false if it was never seen.
+func (s *Server) Silent(node string) (time.Duration, bool) {
+	t, ok := s.LastSeen(node)
+	if !ok {
+		return 0, false
+	}
+	return time.Since(t), true
+}
+
+// PeerCertificate is the certificate node's newest connection authenticated with.
+func (s *Server) PeerCertificate(node string) *x509.Certificate {
+	if sc := s.current(node); sc != nil {
+		return sc.cert
+	}
+	return nil
+}
+
+// Disconnect closes every connection of node, for example when it is deleted.
+func (s *Server) Disconnect(node, reason string) {
+	s.mu.Lock()
+	var conns []*serverConn
+	if st := s.nodes[node]; st != nil {
+		conns = slices.Clone(st.conns)
+	}
+	s.mu.Unlock()
+	for _, sc := range conns {
+		_ = sc.conn.CloseWithError(connCodeDisconnected, reason)
+	}
+}
+
+// rawStream is a stream past its opening handshake; reads drain the frame reader's
+// buffer first, since it may already hold the peer's first bytes.
+type rawStream struct {
+	st *quic.Stream
+	r  io.Reader
+}
+
+func (r *rawStream) Read(p []byte) (int, error)  { return r.r.Read(p) }
+func (r *rawStream) Write(p []byte) (int, error) { return r.st.Write(p) }
+
+// CloseWrite sends end-of-stream but keeps reading, like a TCP half-close.
+func (r *rawStream) CloseWrite() error { return r.st.Close() }
+
+func (r *rawStream) Close() error {
+	err := r.st.Close()
+	r.st.CancelRead(streamCodeCancel)
+	return err
+}
+
+func pemCert(c *x509.Certificate) []byte {
+	return pemEncode("CERTIFICATE", c.Raw)
+}

@@ -1,0 +1,178 @@
+package sdk
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// Object is one object in a controller's cache, decoded once per version.
+type Object struct {
+	Kind GVK
+	Meta ObjectMeta
+	// Raw is the object's JSON as the host fed it: projected to the fields the
+	// controller declared, if it declared any.
+	Raw []byte
+	// Value is Raw decoded into the kind's registered type (Handlers.Types); nil when
+	// the kind has none.
+	Value any
+}
+
+// Metadata is implemented by a registered type that carries its metadata, so the
+// cache takes it from the one decode instead of decoding Raw twice.
+type Metadata interface {
+	ObjectMeta() *ObjectMeta
+}
+
+// Cache holds what the host fed a controller: the current state of every kind its
+// controllers watch. The host feeds every change before the reconcile calls that
+// follow it, so reads here are as fresh as the kernel's watch cache.
+type Cache struct {
+	types  map[GVK]func() any
+	kinds  map[GVK]*kindCache
+	synced bool
+}
+
+type kindCache struct {
+	objs map[string]*Object
+	// byController indexes objects by their controller owner's UID.
+	byController map[string]map[string]*Object
+}
+
+// NewCache returns an empty cache that decodes fed objects of the kinds in types.
+func NewCache(types map[GVK]func() any) *Cache {
+	return &Cache{types: types, kinds: map[GVK]*kindCache{}}
+}
+
+func key(ns, name string) string { return ns + "/" + name }
+
+func (c *Cache) kind(k GVK) *kindCache {
+	kc := c.kinds[k]
+	if kc == nil {
+		kc = &kindCache{objs: map[string]*Object{}, byController: map[string]map[string]*Object{}}
+		c.kinds[k] = kc
+	}
+	return kc
+}
+
+// Apply applies one fed change.
+func (c *Cache) Apply(ev FeedEvent) error {
+	if ev.Type == Synced {
+		c.synced = true
+		return nil
+	}
+	o := &Object{Kind: ev.Kind, Raw: ev.Object}
+	if mk := c.types[ev.Kind]; mk != nil {
+		v := mk()
+		if err := json.Unmarshal(ev.Object, v); err != nil {
+			return fmt.Errorf("sdk: feed: %s: %w", ev.Kind, err)
+		}
+		o.Value = v
+		if m, ok := v.(Metadata); ok {
+			o.Meta = *m.ObjectMeta()
+		}
+	}
+	if o.Meta.Name == "" {
+		var m struct {
+			Metadata ObjectMeta `json:"metadata"`
+		}
+		if err := json.Unmarshal(ev.Object, &m); err != nil {
+			return fmt.Errorf("sdk: feed: %s: %w", ev.Kind, err)
+		}
+		o.Meta = m.Metadata
+	}
+	kc := c.kind(ev.Kind)
+	k := key(o.Meta.Namespace, o.Meta.Name)
+	if old := kc.objs[k]; old != nil {
+		kc.unindex(k, old)
+	}
+	if ev.Type == Deleted {
+		delete(kc.objs, k)
+		return nil
+	}
+	kc.objs[k] = o
+	if ref := o.Meta.ControllerOf(); ref != nil {
+		m := kc.byController[ref.UID]
+		if m == nil {
+			m = map[string]*Object{}
+			kc.byController[ref.UID] = m
+		}
+		m[k] = o
+	}
+	return nil
+}
+
+func (kc *kindCache) unindex(k string, o *Object) {
+	if ref := o.Meta.ControllerOf(); ref != nil {
+		if m := kc.byController[ref.UID]; m != nil {
+			delete(m, k)
+			if len(m) == 0 {
+				delete(kc.byController, ref.UID)
+			}
+		}
+	}
+}
+
+// Synced reports whether the initial state of every watched kind has arrived.
+func (c *Cache) Synced() bool { return c.synced }
+
+// Get returns an object, or nil.
+func (c *Cache) Get(k GVK, namespace, name string) *Object {
+	if kc := c.kinds[k]; kc != nil {
+		return kc.objs[key(namespace, name)]
+	}
+	return nil
+}
+
+// List returns the objects of a kind in namespace ("" for all) whose labels match sel
+// (nil for all), ordered by namespace and name.
+func (c *Cache) List(k GVK, namespace string, sel *LabelSelector) []*Object {
+	kc := c.kinds[k]
+	if kc == nil {
+		return nil
+	}
+	var out []*Object
+	for _, o := range kc.objs {
+		if namespace != "" && o.Meta.Namespace != namespace {
+			continue
+		}
+		if sel != nil && !sel.Matches(o.Meta.Labels) {
+			continue
+		}
+		out = append(out, o)
+	}
+	sortObjects(out)
+	return out
+}
+
+// Controlled returns the objects of kind k whose controller owner has uid, ordered by
+// namespace and name.
+func (c *Cache) Controlled(k GVK, uid string) []*Object {
+	kc := c.kinds[k]
+	if kc == nil {
+		return nil
+	}
+	out := make([]*Object, 0, len(kc.byController[uid]))
+	for _, o := range kc.byController[uid] {
+		out = append(out, o)
+	}
+	sortObjects(out)
+	return out
+}
+
+// Len returns how many objects of kind k the cache holds.
+func (c *Cache) Len(k GVK) int {
+	if kc := c.kinds[k]; kc != nil {
+		return len(kc.objs)
+	}
+	return 0
+}
+
+func sortObjects(objs []*Object) {
+	sort.Slice(objs, func(i, j int) bool {
+		if objs[i].Meta.Namespace != objs[j].Meta.Namespace {
+			return objs[i].Meta.Namespace < objs[j].Meta.Namespace
+		}
+		return objs[i].Meta.Name < objs[j].Meta.Name
+	})
+}
