@@ -13,7 +13,11 @@ LDFLAGS := -X main.gitCommit=$(COMMIT) -X main.buildDate=$(shell date -u +%Y-%m-
 SYSTEM_PKGS := containerd runc containernetworking-plugins busybox-static
 BENCH_PKGS  := etcd-server
 
-.PHONY: all build test run bench deps deps-bench clean
+# First-party plugins, built for WebAssembly and embedded in the binary.
+PLUGINS     := core apps
+PLUGIN_WASM := $(PLUGINS:%=plugins/builtin/wasm/%.wasm)
+
+.PHONY: all build plugins test run bench deps deps-bench clean
 
 all: build
 
@@ -23,7 +27,16 @@ deps:
 deps-bench: deps
 	@./hack/install-packages.sh $(BENCH_PKGS)
 
-build:
+plugins: $(PLUGIN_WASM)
+
+# Rebuilt every time: go's build cache makes an unchanged plugin cost a second, and
+# tracking the SDK and plugin sources here would duplicate what go already knows.
+plugins/builtin/wasm/%.wasm: FORCE
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $@ ./plugins/$*/wasm
+
+FORCE:
+
+build: plugins
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/weft
 
 # WEFT_E2E=require turns "cannot run here" skips of end-to-end tests into failures,
@@ -40,4 +53,4 @@ bench: deps-bench build
 	WEFT_BIN=$(CURDIR)/$(BIN) ./hack/bench.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin $(PLUGIN_WASM)

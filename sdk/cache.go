@@ -28,9 +28,10 @@ type Metadata interface {
 // controllers watch. The host feeds every change before the reconcile calls that
 // follow it, so reads here are as fresh as the kernel's watch cache.
 type Cache struct {
-	types  map[GVK]func() any
-	kinds  map[GVK]*kindCache
-	synced bool
+	types   map[GVK]func() any
+	kinds   map[GVK]*kindCache
+	synced  bool
+	observe func(EventType, *Object)
 }
 
 type kindCache struct {
@@ -54,6 +55,11 @@ func (c *Cache) kind(k GVK) *kindCache {
 	}
 	return kc
 }
+
+// Observe has fn called with every change Apply takes in, after the cache holds it
+// (for a deletion, with the object's last state). Controllers use it to learn that
+// their own writes have arrived.
+func (c *Cache) Observe(fn func(EventType, *Object)) { c.observe = fn }
 
 // Apply applies one fed change.
 func (c *Cache) Apply(ev FeedEvent) error {
@@ -88,6 +94,9 @@ func (c *Cache) Apply(ev FeedEvent) error {
 	}
 	if ev.Type == Deleted {
 		delete(kc.objs, k)
+		if c.observe != nil {
+			c.observe(Deleted, o)
+		}
 		return nil
 	}
 	kc.objs[k] = o
@@ -98,6 +107,9 @@ func (c *Cache) Apply(ev FeedEvent) error {
 			kc.byController[ref.UID] = m
 		}
 		m[k] = o
+	}
+	if c.observe != nil {
+		c.observe(ev.Type, o)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ type Handlers struct {
 	// (Object.Value): each returns a pointer to a new, empty value. A type that
 	// implements Metadata saves the cache a second decode.
 	Types map[GVK]func() any
+	// Observe, if set, is called for every fed change once the cache holds it.
+	Observe func(EventType, *Object)
 }
 
 // Reconciler brings the object a request names in line with its spec. Reads come
@@ -143,7 +145,11 @@ func Register(m Manifest, h Handlers) error {
 // ABI glue shared by the wasm build and the native test build.
 func dispatch(h Host, op string, in []byte) ([]byte, error) {
 	if registered.client == nil || registered.client.host != h {
-		registered.client = NewClient(h, NewCache(registered.handlers.Types))
+		cache := NewCache(registered.handlers.Types)
+		if registered.handlers.Observe != nil {
+			cache.Observe(registered.handlers.Observe)
+		}
+		registered.client = NewClient(h, cache)
 	}
 	c := registered.client
 	switch op {

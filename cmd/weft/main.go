@@ -23,6 +23,7 @@ import (
 	"weft.dev/weft/kernel"
 	"weft.dev/weft/kernel/corekinds"
 	noderuntime "weft.dev/weft/node/runtime"
+	"weft.dev/weft/plugins/builtin"
 )
 
 // weftVersion is Weft's own version.
@@ -129,6 +130,11 @@ func serve(name string, args []string, stderr io.Writer) int {
 		logger.Error("load built-in kinds", "err", err)
 		return 1
 	}
+	builtins, err := builtin.Modules()
+	if err != nil {
+		fmt.Fprintf(stderr, "weft %s: %v\n", name, err)
+		return 1
+	}
 	var extra []string
 	if *sans != "" {
 		extra = strings.Split(*sans, ",")
@@ -141,6 +147,7 @@ func serve(name string, args []string, stderr io.Writer) int {
 		Version:   versionInfo(),
 		Kinds:     kinds,
 		Admission: corekinds.Admission{},
+		Builtins:  builtins,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "weft %s: %v\n", name, err)

@@ -25,7 +25,7 @@ import (
 var pluginsGVR = schema.GroupVersionResource{Group: "weft.dev", Version: "v1alpha1", Resource: "plugins"}
 
 const pluginUsage = `Usage:
-  weft plugin install  NAME FILE [--grant-requested] [--grant RESOURCE:VERB,...[:NAMESPACE,...]]...
+  weft plugin install  NAME FILE [--grant-requested] [--trusted] [--grant RESOURCE:VERB,...[:NAMESPACE,...]]...
   weft plugin upgrade  NAME FILE
   weft plugin rollback NAME
   weft plugin rm       NAME
@@ -45,6 +45,7 @@ func pluginCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig to use")
 	grantRequested := fs.Bool("grant-requested", false, "grant every permission the plugin asks for")
+	trusted := fs.Bool("trusted", false, "run the plugin without preemption (faster; a call that overruns its timeout is abandoned, not stopped)")
 	var grants grantFlags
 	fs.Var(&grants, "grant", "grant RESOURCE[.GROUP]:VERB,...[:NAMESPACE,...]; repeatable")
 	// Flags may come after the arguments: parse, take one argument, parse the rest.
@@ -77,7 +78,7 @@ func pluginCmd(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	switch args[0] {
 	case "install":
-		err = c.install(ctx, stdout, rest[0], rest[1], *grantRequested, grants)
+		err = c.install(ctx, stdout, rest[0], rest[1], *grantRequested, *trusted, grants)
 	case "upgrade":
 		err = c.upgrade(ctx, stdout, rest[0], rest[1])
 	case "rollback":
@@ -165,7 +166,7 @@ func (c *pluginClient) upload(ctx context.Context, name, file string) (string, e
 	return out.Digest, nil
 }
 
-func (c *pluginClient) install(ctx context.Context, w io.Writer, name, file string, grantRequested bool, grants grantFlags) error {
+func (c *pluginClient) install(ctx context.Context, w io.Writer, name, file string, grantRequested, trusted bool, grants grantFlags) error {
 	digest, err := c.upload(ctx, name, file)
 	if err != nil {
 		return err
@@ -173,6 +174,9 @@ func (c *pluginClient) install(ctx context.Context, w io.Writer, name, file stri
 	spec := map[string]any{"module": digest}
 	if grantRequested {
 		spec["grantRequested"] = true
+	}
+	if trusted {
+		spec["trusted"] = true
 	}
 	if len(grants) > 0 {
 		g := make([]any, len(grants))

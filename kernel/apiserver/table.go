@@ -14,8 +14,9 @@ import (
 	"weft.dev/weft/kernel/registry"
 )
 
-// columns are NAME, the kind's own columns and AGE, as kube-apiserver builds them for
-// custom resources.
+// columns are NAME, the kind's own columns and AGE. AGE comes before the first
+// wide-only column, where kubectl shows it for the built-in kinds (pods: ... RESTARTS
+// AGE IP NODE ...).
 func columns(e *registry.Entry) []metav1.TableColumnDefinition {
 	cols := []metav1.TableColumnDefinition{{
 		Name: "Name", Type: "string", Format: "name",
@@ -24,10 +25,23 @@ func columns(e *registry.Entry) []metav1.TableColumnDefinition {
 	for _, c := range e.Columns() {
 		cols = append(cols, metav1.TableColumnDefinition{Name: c.Name, Type: c.Type, Format: c.Format, Description: c.Description, Priority: c.Priority})
 	}
-	return append(cols, metav1.TableColumnDefinition{
+	age := metav1.TableColumnDefinition{
 		Name: "Age", Type: "date",
 		Description: "CreationTimestamp is a timestamp representing the server time when this object was created.",
-	})
+	}
+	at := ageIndex(e)
+	return append(cols[:at:at], append([]metav1.TableColumnDefinition{age}, cols[at:]...)...)
+}
+
+// ageIndex is where AGE goes among the row's cells: after NAME and the kind's
+// columns up to its first wide-only one.
+func ageIndex(e *registry.Entry) int {
+	for i, c := range e.Columns() {
+		if c.Priority > 0 {
+			return i + 1
+		}
+	}
+	return len(e.Columns()) + 1
 }
 
 // toTable renders objects as a meta.k8s.io Table for kubectl get.
@@ -62,7 +76,8 @@ func tableRow(e *registry.Entry, obj *unstructured.Unstructured, version, includ
 	if ts := obj.GetCreationTimestamp(); !ts.IsZero() {
 		age = duration.HumanDuration(now.Sub(ts.Time))
 	}
-	cells = append(cells, age)
+	at := ageIndex(e)
+	cells = append(cells[:at:at], append([]any{age}, cells[at:]...)...)
 	row := metav1.TableRow{Cells: cells}
 	var embedded any
 	switch includeObject {

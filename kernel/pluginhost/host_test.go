@@ -138,6 +138,42 @@ func TestContainment(t *testing.T) {
 	}
 }
 
+// A trusted plugin cannot be preempted: a call that overruns its deadline is
+// abandoned at the deadline, a fresh instance serves the next call, and the stuck
+// instance is released when its call finally returns. A panic still ends only the
+// instance.
+func TestTrustedContainment(t *testing.T) {
+	p := loadWith(t, Options{Limits: Limits{CallTimeout: 200 * time.Millisecond, Instances: 1}, Trusted: true})
+	start := time.Now()
+	if _, err := reconcile(p, "spin"); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("want ErrTimeout, got %v", err)
+	}
+	if d := time.Since(start); d > 900*time.Millisecond {
+		t.Fatalf("the caller waited %v for an abandoned call", d)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res, err := reconcile(p, "ok")
+		if err == nil && res.RequeueAfterMillis == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin did not recover: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The abandoned instance goes once its second is up.
+	for p.Stats().Instances != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("abandoned instance not released: %+v", p.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := reconcile(p, "panic"); !errors.Is(err, ErrTrap) {
+		t.Fatalf("want ErrTrap, got %v", err)
+	}
+}
+
 // Errors the guest reports are answers, not failures: the instance stays.
 func TestGuestErrors(t *testing.T) {
 	p := load(t, Limits{Instances: 1})

@@ -65,7 +65,7 @@ func (m *Manager) InstallBuiltins(ctx context.Context, builtins map[string][]byt
 			obj := &unstructured.Unstructured{Object: map[string]any{
 				"apiVersion": e.APIVersion(), "kind": e.Kind.Kind,
 				"metadata": map[string]any{"name": name, "labels": map[string]any{"weft.dev/built-in": "true"}},
-				"spec":     map[string]any{"module": digest, "grantRequested": true},
+				"spec":     map[string]any{"module": digest, "grantRequested": true, "trusted": true},
 			}}
 			if _, err := m.cfg.Objects.Create(ctx, e, "", obj, objects.WriteOptions{FieldManager: "weft-builtin"}); err != nil {
 				return fmt.Errorf("plugins: install built-in %s: %w", name, err)

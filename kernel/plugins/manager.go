@@ -60,6 +60,7 @@ type running struct {
 type pluginSpec struct {
 	Module         string           `json:"module"`
 	GrantRequested bool             `json:"grantRequested,omitempty"`
+	Trusted        bool             `json:"trusted,omitempty"`
 	Grants         []sdk.Permission `json:"grants,omitempty"`
 	Limits         struct {
 		MemoryMiB      int `json:"memoryMiB,omitempty"`
@@ -238,7 +239,7 @@ func (m *Manager) load(ctx context.Context, name string, ps pluginSpec) error {
 		CallTimeout: time.Duration(ps.Limits.TimeoutSeconds) * time.Second,
 		Instances:   ps.Limits.Instances,
 	}
-	p, err := m.cfg.Engine.Load(ctx, wasm, pluginhost.Options{Limits: limits, Grants: ps.Grants, Kernel: m.calls, Auditor: m.cfg.Auditor})
+	p, err := m.cfg.Engine.Load(ctx, wasm, pluginhost.Options{Limits: limits, Grants: ps.Grants, Kernel: m.calls, Auditor: m.cfg.Auditor, Trusted: ps.Trusted})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/client-go/util/jsonpath"
 )
@@ -162,6 +164,10 @@ func (e *Entry) Columns() []ColumnDef {
 	return out
 }
 
+// FormatLabelSelector makes a column holding a metav1.LabelSelector print it as
+// kubectl writes selectors ("app=web,tier in (a,b)").
+const FormatLabelSelector = "label-selector"
+
 // Cells evaluates the kind's columns on obj. A column that cannot be evaluated yields
 // nil, which kubectl prints as <none>.
 func (e *Entry) Cells(obj map[string]any, now time.Time) []any {
@@ -213,6 +219,21 @@ func (c *compiledColumn) translate(v any) any {
 func (c *compiledColumn) typed(v any, now time.Time) any {
 	if v == nil {
 		return nil
+	}
+	if c.Format == FormatLabelSelector {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		var ls metav1.LabelSelector
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &ls); err != nil {
+			return nil
+		}
+		sel, err := metav1.LabelSelectorAsSelector(&ls)
+		if err != nil {
+			return nil
+		}
+		return sel.String()
 	}
 	switch c.Type {
 	case "date":

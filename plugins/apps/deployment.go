@@ -935,7 +935,6 @@ func (s *dsync) syncRolloutStatus(all []*ReplicaSet, newRS *ReplicaSet) error {
 	}
 	cur := sdk.FindCondition(d.Status.Conditions, condProgressing)
 	complete := st.Replicas == st.UpdatedReplicas && cur != nil && cur.Reason == reasonNewRSAvailable
-	timedOutNow := false
 	subject := fmt.Sprintf("Deployment %q", d.Metadata.Name)
 	if newRS != nil {
 		subject = fmt.Sprintf("ReplicaSet %q", newRS.Metadata.Name)
@@ -955,7 +954,6 @@ func (s *dsync) syncRolloutStatus(all []*ReplicaSet, newRS *ReplicaSet) error {
 			setConditionIn(&st, c)
 		case s.timedOut(&st):
 			setConditionIn(&st, newCondition(condProgressing, "False", reasonTimedOut, subject+" has timed out progressing.", s.now))
-			timedOutNow = cur == nil || cur.Reason != reasonTimedOut
 		}
 	}
 	if failures := replicaFailures(all, newRS); len(failures) > 0 {
@@ -963,18 +961,18 @@ func (s *dsync) syncRolloutStatus(all []*ReplicaSet, newRS *ReplicaSet) error {
 	} else {
 		st.Conditions = removeCondition(st.Conditions, condReplicaFailure)
 	}
-	if timedOutNow && d.Metadata.Annotations[autoRollbackAnn] == "true" {
-		if err := s.autoRollback(all, newRS); err != nil {
+	if !statusEqual(&d.Status, &st) {
+		d.Status = st
+		if err := s.updateStatus(); err != nil {
 			return err
 		}
 	}
-	if statusEqual(&d.Status, &st) {
-		s.requeueStuck(&st)
-		return nil
-	}
-	d.Status = st
-	if err := s.updateStatus(); err != nil {
-		return err
+	// The timed-out status is written first, so `kubectl rollout status` reports the
+	// failed rollout; then the rollback starts a new one.
+	if c := sdk.FindCondition(st.Conditions, condProgressing); c != nil && c.Reason == reasonTimedOut && d.Metadata.Annotations[autoRollbackAnn] == "true" {
+		if err := s.autoRollback(all, newRS); err != nil {
+			return err
+		}
 	}
 	s.requeueStuck(&st)
 	return nil
@@ -1021,8 +1019,7 @@ func (s *dsync) requeueStuck(st *DeploymentStatus) {
 
 // autoRollback (weft.dev/auto-rollback: "true") rolls a deployment whose rollout
 // exceeded its progress deadline back to the previous revision's template, as
-// `kubectl rollout undo` would, once: never back to the revision an earlier automatic
-// rollback left.
+// `kubectl rollout undo` would, and records which revision it rolled back from.
 func (s *dsync) autoRollback(all []*ReplicaSet, newRS *ReplicaSet) error {
 	d := s.d
 	byRev := append([]*ReplicaSet(nil), all...)
@@ -1033,7 +1030,9 @@ func (s *dsync) autoRollback(all []*ReplicaSet, newRS *ReplicaSet) error {
 	target := byRev[1]
 	from := strconv.FormatInt(revision(newRS), 10)
 	to := strconv.FormatInt(revision(target), 10)
-	if revision(target) == 0 || d.Metadata.Annotations[rolledBackFromAnn] == to || equalIgnoreHash(target.template(), d.template()) {
+	// Once per failed revision; never back to the revision an earlier rollback left;
+	// not when the template is the target's already (the rollback is under way).
+	if revision(target) == 0 || d.Metadata.Annotations[rolledBackFromAnn] == from || d.Metadata.Annotations[rolledBackFromAnn] == to || equalIgnoreHash(target.template(), d.template()) {
 		return nil
 	}
 	var tmpl map[string]any

@@ -71,7 +71,7 @@ func replicaSetsOf(t testing.TB, k *sdktest.Kernel, d string) []*ReplicaSet {
 }
 
 type podView struct {
-	name, image, hash string
+	name, image, hash  string
 	ready, terminating bool
 }
 

@@ -30,10 +30,16 @@ func newPlugin(now func() time.Time) (sdk.Manifest, sdk.Handlers, *plugin) {
 	p := &plugin{now: now, exp: newExpectations()}
 	h := sdk.Handlers{
 		Reconciler: sdk.ReconcileFunc(p.reconcile),
+		Admitter:   sdk.AdmitFunc(p.admit),
 		Types: map[sdk.GVK]func() any{
-			podGVK: func() any { return &Pod{seen: p.exp.observe} },
+			podGVK: func() any { return new(Pod) },
 			rsGVK:  func() any { return &ReplicaSet{} },
 			depGVK: func() any { return &Deployment{} },
+		},
+		Observe: func(t sdk.EventType, o *sdk.Object) {
+			if pod, ok := o.Value.(*Pod); ok && t != sdk.Deleted {
+				p.exp.observe(pod)
+			}
 		},
 	}
 	return manifest(), h, p
@@ -54,7 +60,7 @@ func manifest() sdk.Manifest {
 		return []sdk.Column{
 			{Name: "Containers", Type: "string", JSONPath: prefix + ".containers[*].name", Priority: 1, Description: "Names of each container in the template."},
 			{Name: "Images", Type: "string", JSONPath: prefix + ".containers[*].image", Priority: 1, Description: "Images referenced by each container in the template."},
-			{Name: "Selector", Type: "string", JSONPath: ".spec.selector.matchLabels", Priority: 1, Description: "Label selector for pods."},
+			{Name: "Selector", Type: "string", Format: "label-selector", JSONPath: ".spec.selector", Priority: 1, Description: "Label selector for pods."},
 		}
 	}
 	return sdk.Manifest{
@@ -89,11 +95,14 @@ func manifest() sdk.Manifest {
 			},
 			{Name: "deployment", For: depGVK, Owns: []sdk.GVK{rsGVK}},
 		},
+		Admission: []sdk.AdmissionHook{defaultsAdmission()},
+		// What the controllers write, plus list and watch on the kinds they are fed
+		// (the host requires both, cluster-wide, to feed a kind).
 		Permissions: []sdk.Permission{
-			{Group: "", Resource: "pods", Verbs: []string{"create", "delete", "list", "get", "patch"}},
-			{Group: "apps", Resource: "replicasets", Verbs: []string{"create", "update", "patch", "delete", "list", "get"}},
+			{Group: "", Resource: "pods", Verbs: []string{"create", "delete", "patch", "get", "list", "watch"}},
+			{Group: "apps", Resource: "replicasets", Verbs: []string{"create", "update", "patch", "delete", "get", "list", "watch"}},
 			{Group: "apps", Resource: "replicasets/status", Verbs: []string{"update"}},
-			{Group: "apps", Resource: "deployments", Verbs: []string{"get", "update", "patch"}},
+			{Group: "apps", Resource: "deployments", Verbs: []string{"get", "list", "watch", "update", "patch"}},
 			{Group: "apps", Resource: "deployments/status", Verbs: []string{"update"}},
 			{Group: "", Resource: "events", Verbs: []string{"create"}},
 		},

@@ -167,7 +167,6 @@ func isNamespaceTerminating(err error) bool {
 	return errors.As(err, &st) && st.Code == 403 && st.Reason == "Forbidden" && strings.Contains(st.Message, "because it is being terminated")
 }
 
-
 // deletePods deletes the n least valuable pods, in one host call.
 func (p *plugin) deletePods(c *sdk.Client, rs *ReplicaSet, pods []*Pod, n int, key string, now time.Time) error {
 	victims := podsToDelete(pods, p.relatedPods(c.Cache(), rs), n, now)

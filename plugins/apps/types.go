@@ -55,23 +55,14 @@ type Pod struct {
 		InitContainerStatuses []containerStatus `json:"initContainerStatuses,omitempty"`
 	} `json:"status"`
 
-	// seen is told about every version of a pod the host feeds (see expectations).
-	seen func(*Pod)
 }
 
 type containerStatus struct {
 	RestartCount int32 `json:"restartCount"`
 }
 
-// ObjectMeta implements sdk.Metadata. The cache calls it once for every fed version,
-// which is how creations are observed.
-func (p *Pod) ObjectMeta() *sdk.ObjectMeta {
-	if p.seen != nil {
-		p.seen(p)
-		p.seen = nil
-	}
-	return &p.Metadata
-}
+// ObjectMeta implements sdk.Metadata.
+func (p *Pod) ObjectMeta() *sdk.ObjectMeta { return &p.Metadata }
 
 func (p *Pod) active() bool {
 	return p.Status.Phase != "Succeeded" && p.Status.Phase != "Failed" && !p.Metadata.Deleting()

@@ -107,16 +107,35 @@ func New(m sdk.Manifest, h sdk.Handlers) *Kernel {
 	for _, ks := range m.Kinds {
 		k.kinds = append(k.kinds, Kind{GVK: sdk.GVK{Group: ks.Group, Version: ks.Version, Kind: ks.Kind}, Resource: ks.Resource, Namespaced: ks.Namespaced, Status: ks.Status})
 	}
+	// As the host does: a kind is projected to the union of the declared paths,
+	// unless some controller names it without declaring fields (then it is fed whole).
+	whole := map[sdk.GVK]bool{}
 	for _, c := range m.Controllers {
-		for _, f := range c.Fields {
-			for _, p := range f.Paths {
-				if !slices.Contains(k.fields[f.Kind], p) {
-					k.fields[f.Kind] = append(k.fields[f.Kind], p)
+		for _, g := range append([]sdk.GVK{c.For}, c.Owns...) {
+			listed := false
+			for _, f := range c.Fields {
+				if f.Kind != g {
+					continue
 				}
+				listed = true
+				for _, p := range f.Paths {
+					if !slices.Contains(k.fields[g], p) {
+						k.fields[g] = append(k.fields[g], p)
+					}
+				}
+			}
+			if !listed {
+				whole[g] = true
 			}
 		}
 	}
+	for g := range whole {
+		delete(k.fields, g)
+	}
 	k.cache = sdk.NewCache(h.Types)
+	if h.Observe != nil {
+		k.cache.Observe(h.Observe)
+	}
 	_ = k.cache.Apply(sdk.FeedEvent{Type: sdk.Synced})
 	k.client = sdk.NewClient(k, k.cache)
 	return k

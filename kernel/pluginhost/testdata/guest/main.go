@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"time"
 
 	"weft.dev/weft/sdk"
 )
@@ -22,6 +23,10 @@ func init() {
 			case "alloc":
 				for {
 					sink = append(sink, make([]byte, 1<<20))
+				}
+			case "spin":
+				// Busy for a second, then done: a finite overrun of a short deadline.
+				for start := time.Now(); time.Since(start) < time.Second; {
 				}
 			case "error":
 				return sdk.ReconcileResult{}, errors.New("asked to fail")
