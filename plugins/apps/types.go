@@ -54,7 +54,6 @@ type Pod struct {
 		ContainerStatuses     []containerStatus `json:"containerStatuses,omitempty"`
 		InitContainerStatuses []containerStatus `json:"initContainerStatuses,omitempty"`
 	} `json:"status"`
-
 }
 
 type containerStatus struct {
