@@ -9,6 +9,10 @@ mkdir -p bin
 	go test -run '^$' -bench 'DurablePut|WatchFanout' -benchtime 1x -timeout 30m ./store/
 	go test -run '^$' -bench 'APICreate' -benchtime 1x -timeout 10m ./cmd/weft/
 	go test -run '^$' -bench 'PodValidateAnchor' -timeout 5m ./kernel/schema/
-	go test -run '^$' -bench '^BenchmarkCall$' -benchtime 3000x -timeout 5m ./kernel/pluginhost/
+	go test -run '^$' -bench '^BenchmarkCall(Trusted)?$' -benchtime 3000x -timeout 5m ./kernel/pluginhost/
 	go test -run '^$' -bench 'HostCall|InstanceMemory' -benchtime 1x -timeout 5m ./kernel/pluginhost/
+	go test -run '^$' -bench 'Feed' -benchtime 200x -timeout 5m ./kernel/pluginhost/
+	go test -run '^$' -bench 'NativeVsWasm' -benchtime 10x -timeout 10m ./plugins/apps/
+	go test -run '^$' -bench 'DeploymentScale1000' -benchtime 1x -timeout 10m ./plugins/apps/
+	go test -run '^$' -bench 'PluginSwap' -benchtime 1x -timeout 10m ./kernel/
 } 2>&1 | tee bin/bench.out | go run ./hack/benchreport

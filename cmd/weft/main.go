@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 
 	"weft.dev/weft/kernel"
-	"weft.dev/weft/kernel/corekinds"
 	noderuntime "weft.dev/weft/node/runtime"
 	"weft.dev/weft/plugins/builtin"
 )
@@ -125,11 +124,6 @@ func serve(name string, args []string, stderr io.Writer) int {
 		// memory, which a control-plane machine has, for tail latency.
 		debug.SetGCPercent(400)
 	}
-	kinds, err := corekinds.Kinds()
-	if err != nil {
-		logger.Error("load built-in kinds", "err", err)
-		return 1
-	}
 	builtins, err := builtin.Modules()
 	if err != nil {
 		fmt.Fprintf(stderr, "weft %s: %v\n", name, err)
@@ -145,8 +139,6 @@ func serve(name string, args []string, stderr io.Writer) int {
 		ExtraSANs: extra,
 		Logger:    logger,
 		Version:   versionInfo(),
-		Kinds:     kinds,
-		Admission: corekinds.Admission{},
 		Builtins:  builtins,
 	})
 	if err != nil {

@@ -256,9 +256,14 @@ func denial(h *Hook, a *objects.Attributes, st *sdk.Status) error {
 			msg = st.Message
 		}
 	}
+	// A validation failure already names the object and its fields, as the API's own
+	// validation does ("Pod \"x\" is invalid: ..."); it reads as kubectl users know
+	// it. Other denials say which hook refused, as webhook denials do.
+	if reason != metav1.StatusReasonInvalid {
+		msg = fmt.Sprintf("admission hook %q denied the request: %s", h.Name, msg)
+	}
 	return &apierrors.StatusError{ErrStatus: metav1.Status{
-		Status: metav1.StatusFailure, Code: code, Reason: reason,
-		Message: fmt.Sprintf("admission hook %q denied the request: %s", h.Name, msg),
+		Status: metav1.StatusFailure, Code: code, Reason: reason, Message: msg,
 	}}
 }
 

@@ -25,7 +25,6 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
 	"weft.dev/weft/kernel"
-	"weft.dev/weft/kernel/corekinds"
 	"weft.dev/weft/kernel/registry"
 )
 
@@ -46,11 +45,19 @@ type Cluster struct {
 type Options struct {
 	// Dir reuses a data dir (to test restarts); empty means a new temporary one.
 	Dir string
-	// Kinds are registered after the core kinds.
+	// Kinds are registered on start; the core plugin's kinds come with it.
 	Kinds []registry.Kind
+	// Builtins are first-party plugins (plugins/<name>/wasm) to build and install, as
+	// the weft binary installs its embedded ones, besides core, which is always there.
+	Builtins []string
 	// Tune edits the kernel's configuration before it starts.
 	Tune func(*kernel.Config)
 }
+
+// compileCache is shared by the test kernels of one machine: wazero keys it by module
+// digest and its own version, so sharing is safe, and it spares every test the
+// second-long compile of each plugin.
+var compileCache = filepath.Join(os.TempDir(), "weft-test-plugin-cache")
 
 // Start runs a kernel until the test ends.
 func Start(t testing.TB, opts Options) *Cluster {
@@ -59,20 +66,20 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	kinds, err := corekinds.Kinds()
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := kernel.Config{
-		DataDir:   dir,
-		APIAddr:   "127.0.0.1:0",
-		Logger:    slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Kinds:     append(kinds, opts.Kinds...),
-		Version:   version.Info{Major: "1", Minor: "32", GitVersion: "v1.32.0-weft.test"},
-		Admission: corekinds.Admission{},
+		DataDir: dir,
+		APIAddr: "127.0.0.1:0",
+		Logger:  slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Kinds:   opts.Kinds,
+		Version: version.Info{Major: "1", Minor: "32", GitVersion: "v1.32.0-weft.test"},
 		// HTTP/2's graceful close waits a second for clients to hang up; tests need
 		// not, since they stop their clients with the kernel.
-		ShutdownTimeout: 200 * time.Millisecond,
+		ShutdownTimeout:    200 * time.Millisecond,
+		PluginCompileCache: compileCache,
+	}
+	cfg.Builtins = map[string][]byte{}
+	for _, name := range append([]string{"core"}, opts.Builtins...) {
+		cfg.Builtins[name] = BuildPlugin(t, "plugins/"+name+"/wasm")
 	}
 	if opts.Tune != nil {
 		opts.Tune(&cfg)

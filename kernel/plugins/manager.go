@@ -54,6 +54,8 @@ type running struct {
 	plugin      *pluginhost.Plugin
 	spec        pluginSpec
 	controllers *controllerRuntime
+	// swap is how long this version took to replace the one before, once loaded.
+	swap time.Duration
 }
 
 // pluginSpec is the part of a Plugin object that decides what runs.
@@ -92,6 +94,19 @@ func (m *Manager) Plugin(name string) (*pluginhost.Plugin, bool) {
 		return nil, false
 	}
 	return r.plugin, true
+}
+
+// LastSwap reports how long the running version of a plugin took to take over once
+// it was compiled and instantiated: registering its kinds, handing its controllers
+// over, and switching its admission hooks.
+func (m *Manager) LastSwap(name string) (time.Duration, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.active[name]
+	if !ok {
+		return 0, false
+	}
+	return r.swap, true
 }
 
 func (m *Manager) config(name string) json.RawMessage {
@@ -267,6 +282,7 @@ func (m *Manager) load(ctx context.Context, name string, ps pluginSpec) error {
 	hooks := admission.HooksOf(p.Manifest, p.Admit)
 	// Swap: kinds and hooks of the new version, then the pointer; the old version
 	// drains in the background.
+	swapStart := time.Now()
 	reg := m.cfg.Objects.Registry()
 	if len(kinds) > 0 {
 		if err := reg.Register(kinds...); err != nil {
@@ -289,16 +305,21 @@ func (m *Manager) load(ctx context.Context, name string, ps pluginSpec) error {
 		return fail(err)
 	}
 	m.mu.Lock()
-	m.active[name] = &running{plugin: p, spec: ps, controllers: ctrl}
+	r := &running{plugin: p, spec: ps, controllers: ctrl}
+	m.active[name] = r
 	m.mu.Unlock()
 	if err := m.cfg.Admission.Set(name, hooks); err != nil {
 		m.log.Error("admission hooks", "plugin", name, "err", err)
 	}
+	swap := time.Since(swapStart)
+	m.mu.Lock()
+	r.swap = swap
+	m.mu.Unlock()
 	if old != nil {
 		m.dropKinds(name, kinds)
 		go old.plugin.Close(context.Background())
 	}
-	m.log.Info("plugin running", "plugin", name, "version", p.Manifest.Version, "digest", p.Digest)
+	m.log.Info("plugin running", "plugin", name, "version", p.Manifest.Version, "digest", p.Digest, "swap", swap)
 	return nil
 }
 

@@ -1,32 +1,13 @@
 package core_test
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
-	"weft.dev/weft/kernel/corekinds"
-	"weft.dev/weft/kernel/objects"
-	"weft.dev/weft/kernel/registry"
 	"weft.dev/weft/plugins/core"
 	"weft.dev/weft/sdk"
 )
-
-func attrs(t *testing.T, kind, op, obj, old string) *objects.Attributes {
-	t.Helper()
-	a := &objects.Attributes{Kind: &registry.Entry{Kind: registry.Kind{Version: "v1", Kind: kind}}, Operation: objects.Operation(op), Name: "x"}
-	if obj != "" {
-		a.Object = &unstructured.Unstructured{Object: decode(t, obj)}
-	}
-	if old != "" {
-		a.OldObject = &unstructured.Unstructured{Object: decode(t, old)}
-	}
-	return a
-}
 
 func TestSecretDefaults(t *testing.T) {
 	cases := []struct{ name, in, want string }{
@@ -51,12 +32,6 @@ func TestSecretDefaults(t *testing.T) {
 			resp := admit(t, core.HookSecretDefaults, "CREATE", "Secret", tc.in, "")
 			got := applyPatch(t, tc.in, resp)
 			sameJSON(t, got, tc.want)
-			// The native rules it replaces do the same.
-			a := attrs(t, "Secret", "CREATE", tc.in, "")
-			if _, err := (corekinds.Admission{}).Mutate(context.Background(), a); err != nil {
-				t.Fatal(err)
-			}
-			sameJSON(t, got, mustJSON(t, a.Object.Object))
 			if strings.Contains(tc.name, "nothing") && len(resp.Patch) != 0 {
 				t.Errorf("empty patch expected, got %s", resp.Patch)
 			}
@@ -64,48 +39,39 @@ func TestSecretDefaults(t *testing.T) {
 	}
 }
 
-func mustJSON(t *testing.T, v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func TestDataValidation(t *testing.T) {
 	const keyMsg = `a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')`
 	cases := []struct {
 		name, kind, op, obj, old string
 		want                     string // "" when allowed
-		native                   bool   // the native rules give the same verdict and message
 	}{
-		{name: "good configmap", kind: "ConfigMap", op: "CREATE", obj: `{"metadata":{"name":"x"},"data":{"a.b":"1","A_B-c":"2"},"binaryData":{"bin":"AA=="}}`, native: true},
+		{name: "good configmap", kind: "ConfigMap", op: "CREATE", obj: `{"metadata":{"name":"x"},"data":{"a.b":"1","A_B-c":"2"},"binaryData":{"bin":"AA=="}}`},
 		{name: "bad configmap key", kind: "ConfigMap", op: "CREATE", obj: `{"metadata":{"name":"x"},"data":{"bad key":"1"}}`,
-			want: `ConfigMap "x" is invalid: data[bad key]: Invalid value: "bad key": ` + keyMsg, native: true},
+			want: `ConfigMap "x" is invalid: data[bad key]: Invalid value: "bad key": ` + keyMsg},
 		{name: "bad secret key", kind: "Secret", op: "CREATE", obj: `{"metadata":{"name":"x"},"data":{"bad key":"MQ=="},"type":"Opaque"}`,
-			want: `Secret "x" is invalid: data[bad key]: Invalid value: "bad key": ` + keyMsg, native: true},
+			want: `Secret "x" is invalid: data[bad key]: Invalid value: "bad key": ` + keyMsg},
 		{name: "dot-dot key", kind: "Secret", op: "CREATE", obj: `{"metadata":{"name":"x"},"data":{"..a":"MQ=="},"type":"Opaque"}`,
-			want: `Secret "x" is invalid: data[..a]: Invalid value: "..a": must not start with '..'`, native: true},
+			want: `Secret "x" is invalid: data[..a]: Invalid value: "..a": must not start with '..'`},
 		{name: "key in data and binaryData", kind: "ConfigMap", op: "CREATE", obj: `{"metadata":{"name":"x"},"data":{"k":"1"},"binaryData":{"k":"AA=="}}`,
-			want: `ConfigMap "x" is invalid: binaryData[k]: Invalid value: "k": duplicate of key present in data`, native: true},
+			want: `ConfigMap "x" is invalid: binaryData[k]: Invalid value: "k": duplicate of key present in data`},
 		{name: "several errors", kind: "ConfigMap", op: "CREATE", obj: `{"metadata":{"name":"x"},"data":{"a b":"1","c/d":"2"}}`,
 			want: `ConfigMap "x" is invalid: [data[a b]: Invalid value: "a b": ` + keyMsg + `, data[c/d]: Invalid value: "c/d": ` + keyMsg + `]`},
 		{name: "immutable configmap data", kind: "ConfigMap", op: "UPDATE",
 			obj: `{"metadata":{"name":"x"},"immutable":true,"data":{"k":"changed"}}`, old: `{"metadata":{"name":"x"},"immutable":true,"data":{"k":"v"}}`,
-			want: "ConfigMap \"x\" is invalid: data: Forbidden: field is immutable when `immutable` is set", native: true},
+			want: "ConfigMap \"x\" is invalid: data: Forbidden: field is immutable when `immutable` is set"},
 		{name: "immutable configmap metadata", kind: "ConfigMap", op: "UPDATE",
-			obj: `{"metadata":{"name":"x","labels":{"a":"b"}},"immutable":true,"data":{"k":"v"}}`, old: `{"metadata":{"name":"x"},"immutable":true,"data":{"k":"v"}}`, native: true},
+			obj: `{"metadata":{"name":"x","labels":{"a":"b"}},"immutable":true,"data":{"k":"v"}}`, old: `{"metadata":{"name":"x"},"immutable":true,"data":{"k":"v"}}`},
 		{name: "immutable unset", kind: "ConfigMap", op: "UPDATE",
 			obj: `{"metadata":{"name":"x"},"data":{"k":"v"},"binaryData":{"b":"AA=="}}`, old: `{"metadata":{"name":"x"},"immutable":true,"data":{"k":"v"}}`,
-			want: "ConfigMap \"x\" is invalid: [immutable: Forbidden: field is immutable when `immutable` is set, binaryData: Forbidden: field is immutable when `immutable` is set]", native: true},
+			want: "ConfigMap \"x\" is invalid: [immutable: Forbidden: field is immutable when `immutable` is set, binaryData: Forbidden: field is immutable when `immutable` is set]"},
 		{name: "mutable configmap", kind: "ConfigMap", op: "UPDATE",
-			obj: `{"metadata":{"name":"x"},"immutable":true,"data":{"k":"new"}}`, old: `{"metadata":{"name":"x"},"data":{"k":"v"}}`, native: true},
+			obj: `{"metadata":{"name":"x"},"immutable":true,"data":{"k":"new"}}`, old: `{"metadata":{"name":"x"},"data":{"k":"v"}}`},
 		{name: "immutable secret", kind: "Secret", op: "UPDATE",
 			obj: `{"metadata":{"name":"x"},"immutable":true,"data":{"k":"dg=="},"type":"Opaque"}`, old: `{"metadata":{"name":"x"},"immutable":true,"data":{"k":"dw=="},"type":"Opaque"}`,
-			want: "Secret \"x\" is invalid: data: Forbidden: field is immutable when `immutable` is set", native: true},
+			want: "Secret \"x\" is invalid: data: Forbidden: field is immutable when `immutable` is set"},
 		{name: "secret type change", kind: "Secret", op: "UPDATE",
 			obj: `{"metadata":{"name":"x"},"type":"kubernetes.io/basic-auth","data":{"username":"dQ=="}}`, old: `{"metadata":{"name":"x"},"type":"Opaque","data":{"username":"dQ=="}}`,
-			want: `Secret "x" is invalid: type: Invalid value: "kubernetes.io/basic-auth": field is immutable`, native: true},
+			want: `Secret "x" is invalid: type: Invalid value: "kubernetes.io/basic-auth": field is immutable`},
 		// Kubernetes' type-specific rules (ValidateSecret), which the native rules lacked.
 		{name: "tls without keys", kind: "Secret", op: "CREATE", obj: `{"metadata":{"name":"x"},"type":"kubernetes.io/tls","data":{}}`,
 			want: `Secret "x" is invalid: [data[tls.crt]: Required value, data[tls.key]: Required value]`},
@@ -132,16 +98,6 @@ func TestDataValidation(t *testing.T) {
 				}
 			} else {
 				denied(t, resp, 422, "Invalid", tc.want)
-			}
-			if !tc.native {
-				return
-			}
-			_, err := (corekinds.Admission{}).Validate(context.Background(), attrs(t, tc.kind, tc.op, tc.obj, tc.old))
-			switch {
-			case tc.want == "" && err != nil:
-				t.Errorf("native rules deny: %v", err)
-			case tc.want != "" && (!apierrors.IsInvalid(err) || err.Error() != tc.want):
-				t.Errorf("native rules say %v", err)
 			}
 		})
 	}

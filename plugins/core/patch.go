@@ -21,44 +21,61 @@ func (p *jsonPatch) bytes() []byte {
 	return append(p.b, ']')
 }
 
-func (p *jsonPatch) op(op, path string) {
+// op starts an operation on the path prefix+suffix (two parts, to spare the caller
+// a concatenation). Paths are written as they are: parts that come from the object
+// (map keys) must go through pathKey.
+func (p *jsonPatch) op(op, prefix, suffix string) {
 	if len(p.b) == 0 {
-		p.b = make([]byte, 0, 512)
+		p.b = make([]byte, 0, 2048)
 		p.b = append(p.b, '[')
 	} else {
 		p.b = append(p.b, ',')
 	}
 	p.b = append(p.b, `{"op":"`...)
 	p.b = append(p.b, op...)
-	p.b = append(p.b, `","path":`...)
-	p.b = appendString(p.b, path)
+	p.b = append(p.b, `","path":"`...)
+	p.b = append(p.b, prefix...)
+	p.b = append(p.b, suffix...)
+	p.b = append(p.b, '"')
 }
 
-// add adds (or, for an existing member, replaces) path with value, raw JSON.
-func (p *jsonPatch) add(path string, value string) {
-	p.op("add", path)
+// add adds (or, for an existing member, replaces) prefix+suffix with value, raw JSON.
+func (p *jsonPatch) add(prefix, suffix, value string) {
+	p.op("add", prefix, suffix)
 	p.b = append(p.b, `,"value":`...)
 	p.b = append(p.b, value...)
 	p.b = append(p.b, '}')
 }
 
-func (p *jsonPatch) addRaw(path string, value []byte) {
-	p.op("add", path)
+func (p *jsonPatch) addRaw(prefix, suffix string, value []byte) {
+	p.op("add", prefix, suffix)
 	p.b = append(p.b, `,"value":`...)
 	p.b = append(p.b, value...)
 	p.b = append(p.b, '}')
 }
 
-func (p *jsonPatch) addString(path, value string) {
-	p.op("add", path)
+func (p *jsonPatch) addString(prefix, suffix, value string) {
+	p.op("add", prefix, suffix)
 	p.b = append(p.b, `,"value":`...)
 	p.b = appendString(p.b, value)
 	p.b = append(p.b, '}')
 }
 
 func (p *jsonPatch) remove(path string) {
-	p.op("remove", path)
+	p.op("remove", path, "")
 	p.b = append(p.b, '}')
+}
+
+// pathKey is a map key as a path part: a JSON Pointer token (RFC 6901), escaped for
+// a JSON string.
+func pathKey(s string) string {
+	t := pointerToken(s)
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return string(appendStringBody(nil, t))
+		}
+	}
+	return t
 }
 
 // pointerToken escapes a JSON Pointer reference token (RFC 6901).
@@ -88,6 +105,12 @@ const hexDigits = "0123456789abcdef"
 // HTML escapes, which a patch does not need).
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	b = appendStringBody(b, s)
+	return append(b, '"')
+}
+
+// appendStringBody appends s escaped, without the quotes.
+func appendStringBody(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -128,8 +151,7 @@ func appendString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

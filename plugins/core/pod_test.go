@@ -159,7 +159,7 @@ func TestPodValidation(t *testing.T) {
 			`[spec.containers[0].resources.limits[memory]: Invalid value: "1GB": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$', spec.containers[0].resources.requests[cpu]: Invalid value: "-1": must be greater than or equal to 0]`},
 		{"unknown resource", `"containers":[{"name":"a","image":"x","resources":{"limits":{"gpu":"1"}}}]`,
 			`spec.containers[0].resources.limits[gpu]: Invalid value: "gpu": must be a standard resource for containers`},
-		{"extended resource", `"containers":[{"name":"a","image":"x","resources":{"limits":{"example.com/gpu":"2"},"requests":{"example.com/gpu":"1","example.com/fpga":"0.5"}}}]`,
+		{"extended resource", `"containers":[{"name":"a","image":"x","resources":{"limits":{"example.com/gpu":"2"},"requests":{"example.com/fpga":"0.5","example.com/gpu":"1"}}}]`,
 			`[spec.containers[0].resources.requests[example.com/fpga]: Invalid value: "0.5": must be an integer, spec.containers[0].resources.requests: Invalid value: "1": must be equal to example.com/gpu limit of 2]`},
 		{"env", `"containers":[{"name":"a","image":"x","env":[{"name":""},{"name":"A=B"},{"name":"my.env-name 1"},{"name":"V","valueFrom":{}},{"name":"W","value":"x","valueFrom":{"secretKeyRef":{"name":"s","key":"k"}}},{"name":"Y","valueFrom":{"secretKeyRef":{"name":"s","key":"k"},"configMapKeyRef":{"name":"c","key":"k"}}}]}]`,
 			"[spec.containers[0].env[0].name: Required value, " +

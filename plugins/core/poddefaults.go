@@ -1,29 +1,18 @@
 package core
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 
 	"weft.dev/weft/sdk"
 )
 
-// decodePod decodes a pod's name and the parts of its spec the rules read; spec is
-// nil when the pod has none.
-func decodePod(b []byte) (name string, spec *podSpec, err error) {
-	var obj podObject
-	if err := json.Unmarshal(b, &obj); err != nil {
-		return "", nil, err
-	}
-	return obj.Metadata.Name, obj.Spec, nil
-}
-
 // defaultPod returns, as a JSON Patch, what Kubernetes sets on a pod it admits when the
 // pod leaves it out: the v1 defaulters (SetDefaults_Pod, _PodSpec, _Container, _Probe,
 // _Volume ...) and the ServiceAccount, Priority and DefaultTolerationSeconds admission
 // plugins. Fields already set are never touched.
 func defaultPod(req *sdk.AdmissionRequest) sdk.AdmissionResponse {
-	_, spec, err := decodePod(req.Object)
+	_, spec, _, err := decodePod(req.Object)
 	if err != nil || spec == nil {
 		// Mutation runs before schema validation, which reports what does not decode;
 		// a pod without a spec is left to validation.
@@ -31,30 +20,30 @@ func defaultPod(req *sdk.AdmissionRequest) sdk.AdmissionResponse {
 	}
 	var p jsonPatch
 	if spec.DNSPolicy == "" {
-		p.addString("/spec/dnsPolicy", "ClusterFirst")
+		p.add("/spec/dnsPolicy", "", `"ClusterFirst"`)
 	}
 	if spec.RestartPolicy == "" {
-		p.addString("/spec/restartPolicy", "Always")
+		p.add("/spec/restartPolicy", "", `"Always"`)
 	}
 	if !spec.SecurityContext {
-		p.add("/spec/securityContext", "{}")
+		p.add("/spec/securityContext", "", "{}")
 	}
 	if spec.TerminationGracePeriodSeconds == nil {
-		p.add("/spec/terminationGracePeriodSeconds", "30")
+		p.add("/spec/terminationGracePeriodSeconds", "", "30")
 	}
 	if spec.SchedulerName == "" {
-		p.addString("/spec/schedulerName", "default-scheduler")
+		p.add("/spec/schedulerName", "", `"default-scheduler"`)
 	}
 	if spec.EnableServiceLinks == nil {
-		p.add("/spec/enableServiceLinks", "true")
+		p.add("/spec/enableServiceLinks", "", "true")
 	}
 	// The Priority admission plugin, with no PriorityClass marked globalDefault.
 	if spec.PriorityClassName == "" {
 		if spec.Priority == nil {
-			p.add("/spec/priority", "0")
+			p.add("/spec/priority", "", "0")
 		}
 		if spec.PreemptionPolicy == "" {
-			p.addString("/spec/preemptionPolicy", "PreemptLowerPriority")
+			p.add("/spec/preemptionPolicy", "", `"PreemptLowerPriority"`)
 		}
 	}
 	// serviceAccount is the deprecated alias of serviceAccountName; each fills the other.
@@ -66,10 +55,10 @@ func defaultPod(req *sdk.AdmissionRequest) sdk.AdmissionResponse {
 		sa = "default"
 	}
 	if spec.ServiceAccountName == "" {
-		p.addString("/spec/serviceAccountName", sa)
+		p.addString("/spec/serviceAccountName", "", sa)
 	}
 	if spec.ServiceAccount == "" {
-		p.addString("/spec/serviceAccount", sa)
+		p.addString("/spec/serviceAccount", "", sa)
 	}
 	for i := range spec.Volumes {
 		defaultVolume(&p, "/spec/volumes/"+itoa(i), &spec.Volumes[i])
@@ -88,60 +77,60 @@ func defaultVolume(p *jsonPatch, path string, v *volume) {
 	first, n := v.sources()
 	switch {
 	case n == 0:
-		p.add(path+"/emptyDir", "{}")
+		p.add(path, "/emptyDir", "{}")
 	case first == "hostPath" && v.HostPath.Type == nil:
-		p.add(path+"/hostPath/type", `""`)
+		p.add(path, "/hostPath/type", `""`)
 	case first == "secret" && v.Secret.DefaultMode == nil,
 		first == "configMap" && v.ConfigMap.DefaultMode == nil,
 		first == "projected" && v.Projected.DefaultMode == nil:
-		p.add(path+"/"+first+"/defaultMode", "420")
+		p.add(path, "/"+first+"/defaultMode", "420")
 	case first == "downwarAPI" && v.DownwardAPI.DefaultMode == nil:
-		p.add(path+"/downwardAPI/defaultMode", "420")
+		p.add(path, "/downwardAPI/defaultMode", "420")
 	}
 }
 
 func defaultContainer(p *jsonPatch, path string, c *container, hostNetwork bool) {
 	if c.TerminationMessagePath == "" {
-		p.addString(path+"/terminationMessagePath", "/dev/termination-log")
+		p.add(path, "/terminationMessagePath", `"/dev/termination-log"`)
 	}
 	if c.TerminationMessagePolicy == "" {
-		p.addString(path+"/terminationMessagePolicy", "File")
+		p.add(path, "/terminationMessagePolicy", `"File"`)
 	}
 	if c.ImagePullPolicy == "" {
-		p.addString(path+"/imagePullPolicy", pullPolicy(c.Image))
+		p.addString(path, "/imagePullPolicy", pullPolicy(c.Image))
 	}
 	for j := range c.Ports {
 		port := &c.Ports[j]
 		if port.Protocol == "" {
-			p.addString(path+"/ports/"+itoa(j)+"/protocol", "TCP")
+			p.add(path+"/ports/"+itoa(j), "/protocol", `"TCP"`)
 		}
 		if hostNetwork && port.HostPort == 0 {
-			p.add(path+"/ports/"+itoa(j)+"/hostPort", num(port.ContainerPort))
+			p.add(path+"/ports/"+itoa(j), "/hostPort", num(port.ContainerPort))
 		}
 	}
 	for j := range c.Env {
 		if vf := c.Env[j].ValueFrom; vf != nil && vf.FieldRef != nil && vf.FieldRef.APIVersion == "" {
-			p.addString(path+"/env/"+itoa(j)+"/valueFrom/fieldRef/apiVersion", "v1")
+			p.add(path+"/env/"+itoa(j), "/valueFrom/fieldRef/apiVersion", `"v1"`)
 		}
 	}
 	// Requests default to limits, resource by resource.
 	if len(c.Resources.Limits) > 0 {
-		names := sortedKeys(c.Resources.Limits)
 		if c.Resources.Requests == nil {
-			obj := []byte{'{'}
-			for i, n := range names {
+			obj := make([]byte, 0, 64)
+			obj = append(obj, '{')
+			for i, e := range c.Resources.Limits {
 				if i > 0 {
 					obj = append(obj, ',')
 				}
-				obj = appendString(obj, n)
+				obj = appendString(obj, e.name)
 				obj = append(obj, ':')
-				obj = append(obj, c.Resources.Limits[n]...)
+				obj = append(obj, e.raw...)
 			}
-			p.addRaw(path+"/resources/requests", append(obj, '}'))
+			p.addRaw(path, "/resources/requests", append(obj, '}'))
 		} else {
-			for _, n := range names {
-				if _, ok := c.Resources.Requests[n]; !ok {
-					p.addRaw(path+"/resources/requests/"+pointerToken(n), c.Resources.Limits[n])
+			for _, e := range c.Resources.Limits {
+				if _, ok := c.Resources.Requests.get(e.name); !ok {
+					p.addRaw(path+"/resources/requests/", pathKey(e.name), e.raw)
 				}
 			}
 		}
@@ -160,16 +149,16 @@ func defaultProbe(p *jsonPatch, path string, pr *probe) {
 		return
 	}
 	if pr.TimeoutSeconds == 0 {
-		p.add(path+"/timeoutSeconds", "1")
+		p.add(path, "/timeoutSeconds", "1")
 	}
 	if pr.PeriodSeconds == 0 {
-		p.add(path+"/periodSeconds", "10")
+		p.add(path, "/periodSeconds", "10")
 	}
 	if pr.SuccessThreshold == 0 {
-		p.add(path+"/successThreshold", "1")
+		p.add(path, "/successThreshold", "1")
 	}
 	if pr.FailureThreshold == 0 {
-		p.add(path+"/failureThreshold", "3")
+		p.add(path, "/failureThreshold", "3")
 	}
 	defaultHandler(p, path, &pr.handler)
 }
@@ -179,10 +168,10 @@ func defaultHandler(p *jsonPatch, path string, h *handler) {
 		return
 	}
 	if h.HTTPGet.Path == "" {
-		p.addString(path+"/httpGet/path", "/")
+		p.add(path, "/httpGet/path", `"/"`)
 	}
 	if h.HTTPGet.Scheme == "" {
-		p.addString(path+"/httpGet/scheme", "HTTP")
+		p.add(path, "/httpGet/scheme", `"HTTP"`)
 	}
 }
 
@@ -213,13 +202,13 @@ func defaultTolerations(p *jsonPatch, ts []toleration) {
 			}
 			list += unreachableT
 		}
-		p.add("/spec/tolerations", list+"]")
+		p.add("/spec/tolerations", "", list+"]")
 	default:
 		if !notReady {
-			p.add("/spec/tolerations/-", notReadyT)
+			p.add("/spec/tolerations/-", "", notReadyT)
 		}
 		if !unreachable {
-			p.add("/spec/tolerations/-", unreachableT)
+			p.add("/spec/tolerations/-", "", unreachableT)
 		}
 	}
 }

@@ -1,179 +1,182 @@
 package core
 
-import (
-	"encoding/json"
-)
-
 // The parts of a Pod the rules read. Everything else is skipped by the decoder, which
 // is what keeps admission cheap inside the guest.
 
-type podObject struct {
-	Metadata struct {
-		Name string `json:"name"`
-	} `json:"metadata"`
-	Spec *podSpec `json:"spec"`
-}
-
-// podSpecRaw is the spec undecoded, for comparing specs on update.
-type podSpecRaw struct {
-	Spec json.RawMessage `json:"spec"`
-}
-
 type podSpec struct {
-	Volumes                       []volume         `json:"volumes"`
-	InitContainers                []container      `json:"initContainers"`
-	Containers                    []container      `json:"containers"`
-	RestartPolicy                 string           `json:"restartPolicy"`
-	TerminationGracePeriodSeconds *int64           `json:"terminationGracePeriodSeconds"`
-	ActiveDeadlineSeconds         *int64           `json:"activeDeadlineSeconds"`
-	DNSPolicy                     string           `json:"dnsPolicy"`
-	DNSConfig                     present          `json:"dnsConfig"`
-	ServiceAccountName            string           `json:"serviceAccountName"`
-	ServiceAccount                string           `json:"serviceAccount"`
-	HostNetwork                   bool             `json:"hostNetwork"`
-	SecurityContext               present          `json:"securityContext"`
-	SchedulerName                 string           `json:"schedulerName"`
-	Tolerations                   []toleration     `json:"tolerations"`
-	PriorityClassName             string           `json:"priorityClassName"`
-	Priority                      *int64           `json:"priority"`
-	EnableServiceLinks            *bool            `json:"enableServiceLinks"`
-	PreemptionPolicy              string           `json:"preemptionPolicy"`
-	SchedulingGates               []schedulingGate `json:"schedulingGates"`
+	Volumes                       []volume
+	InitContainers                []container
+	Containers                    []container
+	RestartPolicy                 string
+	TerminationGracePeriodSeconds *int64
+	ActiveDeadlineSeconds         *int64
+	DNSPolicy                     string
+	DNSConfig                     present
+	ServiceAccountName            string
+	ServiceAccount                string
+	HostNetwork                   bool
+	SecurityContext               present
+	SchedulerName                 string
+	Tolerations                   []toleration
+	PriorityClassName             string
+	Priority                      *int64
+	EnableServiceLinks            *bool
+	PreemptionPolicy              string
+	SchedulingGates               []schedulingGate
 }
 
 type schedulingGate struct {
-	Name string `json:"name"`
+	Name string
 }
 
 type container struct {
-	Name                     string          `json:"name"`
-	Image                    string          `json:"image"`
-	ImagePullPolicy          string          `json:"imagePullPolicy"`
-	Ports                    []containerPort `json:"ports"`
-	Env                      []envVar        `json:"env"`
-	Resources                resources       `json:"resources"`
-	VolumeMounts             []volumeMount   `json:"volumeMounts"`
-	LivenessProbe            *probe          `json:"livenessProbe"`
-	ReadinessProbe           *probe          `json:"readinessProbe"`
-	StartupProbe             *probe          `json:"startupProbe"`
-	Lifecycle                *lifecycle      `json:"lifecycle"`
-	TerminationMessagePath   string          `json:"terminationMessagePath"`
-	TerminationMessagePolicy string          `json:"terminationMessagePolicy"`
-	RestartPolicy            *string         `json:"restartPolicy"`
+	Name                     string
+	Image                    string
+	ImagePullPolicy          string
+	Ports                    []containerPort
+	Env                      []envVar
+	Resources                resources
+	VolumeMounts             []volumeMount
+	LivenessProbe            *probe
+	ReadinessProbe           *probe
+	StartupProbe             *probe
+	Lifecycle                *lifecycle
+	TerminationMessagePath   string
+	TerminationMessagePolicy string
+	RestartPolicy            *string
 }
 
 type containerPort struct {
-	Name          string `json:"name"`
-	HostPort      int64  `json:"hostPort"`
-	ContainerPort int64  `json:"containerPort"`
-	Protocol      string `json:"protocol"`
-	HostIP        string `json:"hostIP"`
+	Name          string
+	HostPort      int64
+	ContainerPort int64
+	Protocol      string
+	HostIP        string
 }
 
 type envVar struct {
-	Name      string     `json:"name"`
-	Value     string     `json:"value"`
-	ValueFrom *envSource `json:"valueFrom"`
+	Name      string
+	Value     string
+	ValueFrom *envSource
 }
 
 type envSource struct {
-	FieldRef *struct {
-		APIVersion string `json:"apiVersion"`
-	} `json:"fieldRef"`
-	ResourceFieldRef present `json:"resourceFieldRef"`
-	ConfigMapKeyRef  present `json:"configMapKeyRef"`
-	SecretKeyRef     present `json:"secretKeyRef"`
-	FileKeyRef       present `json:"fileKeyRef"`
+	FieldRef         *fieldRef
+	ResourceFieldRef present
+	ConfigMapKeyRef  present
+	SecretKeyRef     present
+	FileKeyRef       present
 }
 
-// resources keep quantities raw: a patch copies them as they are.
+type fieldRef struct {
+	APIVersion string
+}
+
+// resources keep quantities raw, in document order: a patch copies them as they are.
+// A nil list is an absent (or null) member.
 type resources struct {
-	Limits   map[string]json.RawMessage `json:"limits"`
-	Requests map[string]json.RawMessage `json:"requests"`
+	Limits   rawList
+	Requests rawList
+}
+
+type rawEntry struct {
+	name string
+	raw  []byte
+}
+
+type rawList []rawEntry
+
+func (l rawList) get(name string) ([]byte, bool) {
+	for i := range l {
+		if l[i].name == name {
+			return l[i].raw, true
+		}
+	}
+	return nil, false
 }
 
 type volumeMount struct {
-	Name      string `json:"name"`
-	MountPath string `json:"mountPath"`
+	Name      string
+	MountPath string
 }
 
 type handler struct {
-	Exec      present  `json:"exec"`
-	HTTPGet   *httpGet `json:"httpGet"`
-	TCPSocket present  `json:"tcpSocket"`
-	GRPC      present  `json:"grpc"`
-	Sleep     present  `json:"sleep"`
+	Exec      present
+	HTTPGet   *httpGet
+	TCPSocket present
+	GRPC      present
+	Sleep     present
 }
 
 type httpGet struct {
-	Path   string `json:"path"`
-	Scheme string `json:"scheme"`
+	Path   string
+	Scheme string
 }
 
 type probe struct {
 	handler
-	InitialDelaySeconds           int64  `json:"initialDelaySeconds"`
-	TimeoutSeconds                int64  `json:"timeoutSeconds"`
-	PeriodSeconds                 int64  `json:"periodSeconds"`
-	SuccessThreshold              int64  `json:"successThreshold"`
-	FailureThreshold              int64  `json:"failureThreshold"`
-	TerminationGracePeriodSeconds *int64 `json:"terminationGracePeriodSeconds"`
+	InitialDelaySeconds           int64
+	TimeoutSeconds                int64
+	PeriodSeconds                 int64
+	SuccessThreshold              int64
+	FailureThreshold              int64
+	TerminationGracePeriodSeconds *int64
 }
 
 type lifecycle struct {
-	PostStart *handler `json:"postStart"`
-	PreStop   *handler `json:"preStop"`
+	PostStart *handler
+	PreStop   *handler
 }
 
 type toleration struct {
-	Key               string `json:"key"`
-	Operator          string `json:"operator"`
-	Value             string `json:"value"`
-	Effect            string `json:"effect"`
-	TolerationSeconds *int64 `json:"tolerationSeconds"`
+	Key               string
+	Operator          string
+	Value             string
+	Effect            string
+	TolerationSeconds *int64
 }
 
 // volume holds a volume's name, which sources it sets, and what defaulting reads.
 type volume struct {
-	Name                  string       `json:"name"`
-	HostPath              *hostPathSrc `json:"hostPath"`
-	EmptyDir              present      `json:"emptyDir"`
-	GCEPersistentDisk     present      `json:"gcePersistentDisk"`
-	AWSElasticBlockStore  present      `json:"awsElasticBlockStore"`
-	GitRepo               present      `json:"gitRepo"`
-	Secret                *modeSrc     `json:"secret"`
-	NFS                   present      `json:"nfs"`
-	ISCSI                 present      `json:"iscsi"`
-	Glusterfs             present      `json:"glusterfs"`
-	PersistentVolumeClaim present      `json:"persistentVolumeClaim"`
-	RBD                   present      `json:"rbd"`
-	FlexVolume            present      `json:"flexVolume"`
-	Cinder                present      `json:"cinder"`
-	CephFS                present      `json:"cephfs"`
-	Flocker               present      `json:"flocker"`
-	DownwardAPI           *modeSrc     `json:"downwardAPI"`
-	FC                    present      `json:"fc"`
-	AzureFile             present      `json:"azureFile"`
-	ConfigMap             *modeSrc     `json:"configMap"`
-	VsphereVolume         present      `json:"vsphereVolume"`
-	Quobyte               present      `json:"quobyte"`
-	AzureDisk             present      `json:"azureDisk"`
-	PhotonPersistentDisk  present      `json:"photonPersistentDisk"`
-	PortworxVolume        present      `json:"portworxVolume"`
-	ScaleIO               present      `json:"scaleIO"`
-	Projected             *modeSrc     `json:"projected"`
-	StorageOS             present      `json:"storageos"`
-	CSI                   present      `json:"csi"`
-	Ephemeral             present      `json:"ephemeral"`
-	Image                 present      `json:"image"`
+	Name                  string
+	HostPath              *hostPathSrc
+	EmptyDir              present
+	GCEPersistentDisk     present
+	AWSElasticBlockStore  present
+	GitRepo               present
+	Secret                *modeSrc
+	NFS                   present
+	ISCSI                 present
+	Glusterfs             present
+	PersistentVolumeClaim present
+	RBD                   present
+	FlexVolume            present
+	Cinder                present
+	CephFS                present
+	Flocker               present
+	DownwardAPI           *modeSrc
+	FC                    present
+	AzureFile             present
+	ConfigMap             *modeSrc
+	VsphereVolume         present
+	Quobyte               present
+	AzureDisk             present
+	PhotonPersistentDisk  present
+	PortworxVolume        present
+	ScaleIO               present
+	Projected             *modeSrc
+	StorageOS             present
+	CSI                   present
+	Ephemeral             present
+	Image                 present
 }
 
 type hostPathSrc struct {
-	Type *string `json:"type"`
+	Type *string
 }
 
 type modeSrc struct {
-	DefaultMode *int64 `json:"defaultMode"`
+	DefaultMode *int64
 }
 
 // sourceList lists the volume sources set, in the order of Kubernetes'
@@ -216,8 +219,3 @@ func (v *volume) sources() (first string, n int) {
 
 // present records whether a member is set (and not null), without decoding it.
 type present bool
-
-func (p *present) UnmarshalJSON(b []byte) error {
-	*p = string(b) != "null"
-	return nil
-}

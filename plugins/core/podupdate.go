@@ -62,8 +62,17 @@ func validatePodUpdate(errs *errorList, s, old *podSpec, raw, oldRaw json.RawMes
 	if bytes.Equal(raw, oldRaw) {
 		return
 	}
-	// The rest of the spec must not change: compare it whole, with the fields that may
-	// change set back to their old values.
+	// The rest of the spec must not change. First, cheaply, byte for byte without the
+	// fields that may change: the host encodes objects canonically (sorted keys), so
+	// equal specs encode equally. Only when that fails are the specs decoded and
+	// compared whole, with the fields that may change set back to their old values.
+	dropGrace := old.TerminationGracePeriodSeconds != nil && *old.TerminationGracePeriodSeconds < 0 &&
+		s.TerminationGracePeriodSeconds != nil && *s.TerminationGracePeriodSeconds == 1
+	if a, err := stripSpec(raw, dropGrace); err == nil {
+		if b, err := stripSpec(oldRaw, dropGrace); err == nil && bytes.Equal(a, b) {
+			return
+		}
+	}
 	var newSpec, oldSpec map[string]any
 	if json.Unmarshal(raw, &newSpec) != nil || json.Unmarshal(oldRaw, &oldSpec) != nil {
 		errs.forbidden("spec", "pod updates may not change fields other than "+updatableSpecFields)
@@ -107,6 +116,76 @@ func validatePodUpdate(errs *errorList, s, old *podSpec, raw, oldRaw json.RawMes
 	var diff strings.Builder
 	specDiff(&diff, "spec", oldSpec, newSpec, 10)
 	errs.forbidden("spec", "pod updates may not change fields other than "+updatableSpecFields+"\n"+diff.String())
+}
+
+// stripSpec copies a spec without the fields a pod update may change: images,
+// activeDeadlineSeconds, tolerations, schedulingGates and, when dropGrace,
+// terminationGracePeriodSeconds.
+func stripSpec(raw []byte, dropGrace bool) ([]byte, error) {
+	r := reader{b: raw}
+	if r.null() {
+		return []byte("null"), r.end()
+	}
+	out := make([]byte, 0, len(raw))
+	out = append(out, '{')
+	n := 0
+	key := func(k []byte) {
+		if n++; n > 1 {
+			out = append(out, ',')
+		}
+		out = appendString(out, string(k))
+		out = append(out, ':')
+	}
+	r.object(func(k []byte) {
+		switch string(k) {
+		case "activeDeadlineSeconds", "tolerations", "schedulingGates":
+			r.skip()
+		case "terminationGracePeriodSeconds":
+			if dropGrace {
+				r.skip()
+				return
+			}
+			key(k)
+			out = append(out, r.raw()...)
+		case "containers", "initContainers":
+			key(k)
+			if r.peek() != '[' {
+				out = append(out, r.raw()...)
+				return
+			}
+			out = append(out, '[')
+			r.array(func(i int) {
+				if i > 0 {
+					out = append(out, ',')
+				}
+				if r.peek() != '{' {
+					out = append(out, r.raw()...)
+					return
+				}
+				out = append(out, '{')
+				m := 0
+				r.object(func(k []byte) {
+					if string(k) == "image" {
+						r.skip()
+						return
+					}
+					if m++; m > 1 {
+						out = append(out, ',')
+					}
+					out = appendString(out, string(k))
+					out = append(out, ':')
+					out = append(out, r.raw()...)
+				})
+				out = append(out, '}')
+			})
+			out = append(out, ']')
+		default:
+			key(k)
+			out = append(out, r.raw()...)
+		}
+	})
+	out = append(out, '}')
+	return out, r.end()
 }
 
 // containerUpdates checks what may change in containers; false stops validation, as

@@ -2,7 +2,6 @@ package core
 
 import (
 	"bytes"
-	"encoding/json"
 	"math"
 	"strings"
 
@@ -12,7 +11,7 @@ import (
 // validatePod is a subset of Kubernetes' ValidatePodCreate and ValidatePodUpdate, with
 // its messages, errors collected and aggregated as the API server does.
 func validatePod(req *sdk.AdmissionRequest) sdk.AdmissionResponse {
-	name, spec, err := decodePod(req.Object)
+	name, spec, raw, err := decodePod(req.Object)
 	if err != nil {
 		return badRequest("Pod", err)
 	}
@@ -22,21 +21,14 @@ func validatePod(req *sdk.AdmissionRequest) sdk.AdmissionResponse {
 	var errs errorList
 	validatePodSpec(&errs, spec)
 	if req.Operation == "UPDATE" && len(req.OldObject) > 0 {
-		_, old, err := decodePod(req.OldObject)
+		_, old, oldRaw, err := decodePod(req.OldObject)
 		if err != nil {
 			return badRequest("Pod", err)
 		}
 		if old == nil {
 			old = &podSpec{}
 		}
-		var raw, oldRaw podSpecRaw
-		if err := json.Unmarshal(req.Object, &raw); err != nil {
-			return badRequest("Pod", err)
-		}
-		if err := json.Unmarshal(req.OldObject, &oldRaw); err != nil {
-			return badRequest("Pod", err)
-		}
-		validatePodUpdate(&errs, spec, old, raw.Spec, oldRaw.Spec)
+		validatePodUpdate(&errs, spec, old, raw, oldRaw)
 	}
 	if len(errs) > 0 {
 		return invalidResponse("Pod", objectName(req, name), errs)
@@ -49,9 +41,10 @@ func validatePodSpec(errs *errorList, s *podSpec) {
 	validateContainers(errs, s, volumes)
 	validateInitContainers(errs, s, volumes)
 	if s.HostNetwork {
+		// A hostPort of 0 is one defaulting has yet to set to the containerPort.
 		for i := range s.Containers {
 			for j, port := range s.Containers[i].Ports {
-				if port.HostPort != port.ContainerPort {
+				if port.HostPort != 0 && port.HostPort != port.ContainerPort {
 					errs.invalid(idx(idx("spec.containers", i)+".ports", j)+".containerPort", num(port.ContainerPort), "must match `hostPort` when `hostNetwork` is true")
 				}
 			}
@@ -98,8 +91,8 @@ func validateImageSpace(errs *errorList, path, image string) {
 }
 
 // validateVolumes returns the names of the valid volumes.
-func validateVolumes(errs *errorList, vols []volume) map[string]bool {
-	names := make(map[string]bool, len(vols))
+func validateVolumes(errs *errorList, vols []volume) *strSet {
+	names := &strSet{}
 	for i := range vols {
 		v := &vols[i]
 		path := idx("spec.volumes", i)
@@ -122,11 +115,11 @@ func validateVolumes(errs *errorList, vols []volume) map[string]bool {
 				el.invalid(path+".name", quote(v.Name), msg)
 			}
 		}
-		if names[v.Name] {
+		if names.has(v.Name) {
 			el.duplicate(path+".name", quote(v.Name))
 		}
 		if len(el) == 0 {
-			names[v.Name] = true
+			names.add(v.Name)
 		} else {
 			*errs = append(*errs, el...)
 		}
@@ -134,20 +127,20 @@ func validateVolumes(errs *errorList, vols []volume) map[string]bool {
 	return names
 }
 
-func validateContainers(errs *errorList, s *podSpec, volumes map[string]bool) {
+func validateContainers(errs *errorList, s *podSpec, volumes *strSet) {
 	const base = "spec.containers"
 	if len(s.Containers) == 0 {
 		errs.required(base, "")
 	}
-	names := make(map[string]bool, len(s.Containers))
+	var names strSet
 	for i := range s.Containers {
 		c := &s.Containers[i]
 		path := idx(base, i)
 		validateContainerCommon(errs, path, c, volumes)
-		if names[c.Name] {
+		if names.has(c.Name) {
 			errs.duplicate(path+".name", quote(c.Name))
 		} else {
-			names[c.Name] = true
+			names.add(c.Name)
 		}
 		if c.Lifecycle != nil {
 			validateHandler(errs, path+".lifecycle.postStart", c.Lifecycle.PostStart, false)
@@ -164,26 +157,29 @@ func validateContainers(errs *errorList, s *podSpec, volumes map[string]bool) {
 		}
 	}
 	// Host ports are unique across containers, by IP and protocol.
-	hostPorts := map[string]bool{}
+	var hostPorts strSet
 	for i := range s.Containers {
 		for j, port := range s.Containers[i].Ports {
 			if port.HostPort == 0 {
 				continue
 			}
 			k := port.HostIP + "/" + port.Protocol + "/" + num(port.HostPort)
-			if hostPorts[k] {
+			if hostPorts.has(k) {
 				errs.duplicate(idx(idx(base, i)+".ports", j)+".hostPort", quote(k))
+			} else {
+				hostPorts.add(k)
 			}
-			hostPorts[k] = true
 		}
 	}
 }
 
-func validateInitContainers(errs *errorList, s *podSpec, volumes map[string]bool) {
+func validateInitContainers(errs *errorList, s *podSpec, volumes *strSet) {
 	const base = "spec.initContainers"
-	names := make(map[string]bool, len(s.Containers)+len(s.InitContainers))
+	var names strSet
 	for i := range s.Containers {
-		names[s.Containers[i].Name] = true
+		if !names.has(s.Containers[i].Name) {
+			names.add(s.Containers[i].Name)
+		}
 	}
 	for i := range s.InitContainers {
 		c := &s.InitContainers[i]
@@ -197,10 +193,10 @@ func validateInitContainers(errs *errorList, s *podSpec, volumes map[string]bool
 				errs.notSupported(path+".restartPolicy", quote(*c.RestartPolicy), "Always")
 			}
 		}
-		if names[c.Name] {
+		if names.has(c.Name) {
 			errs.duplicate(path+".name", quote(c.Name))
 		} else if c.Name != "" {
-			names[c.Name] = true
+			names.add(c.Name)
 		}
 		if sidecar {
 			if c.Lifecycle != nil {
@@ -229,7 +225,7 @@ func validateInitContainers(errs *errorList, s *podSpec, volumes map[string]bool
 }
 
 // validateContainerCommon holds the rules every kind of container shares.
-func validateContainerCommon(errs *errorList, path string, c *container, volumes map[string]bool) {
+func validateContainerCommon(errs *errorList, path string, c *container, volumes *strSet) {
 	if c.Name == "" {
 		errs.required(path+".name", "")
 	} else {
@@ -257,7 +253,7 @@ func validateContainerCommon(errs *errorList, path string, c *container, volumes
 }
 
 func validatePorts(errs *errorList, base string, ports []containerPort) {
-	names := map[string]bool{}
+	var names strSet
 	for i, port := range ports {
 		path := idx(base, i)
 		if port.Name != "" {
@@ -265,10 +261,10 @@ func validatePorts(errs *errorList, base string, ports []containerPort) {
 				for _, msg := range msgs {
 					errs.invalid(path+".name", quote(port.Name), msg)
 				}
-			} else if names[port.Name] {
+			} else if names.has(port.Name) {
 				errs.duplicate(path+".name", quote(port.Name))
 			} else {
-				names[port.Name] = true
+				names.add(port.Name)
 			}
 		}
 		if port.ContainerPort == 0 {
@@ -319,67 +315,85 @@ func validateEnv(errs *errorList, base string, env []envVar) {
 	}
 }
 
-func validateVolumeMounts(errs *errorList, base string, mounts []volumeMount, volumes map[string]bool) {
-	paths := map[string]bool{}
+func validateVolumeMounts(errs *errorList, base string, mounts []volumeMount, volumes *strSet) {
+	var paths strSet
 	for i, m := range mounts {
 		path := idx(base, i)
 		if m.Name == "" {
 			errs.required(path+".name", "")
 		}
-		if !volumes[m.Name] {
+		if !volumes.has(m.Name) {
 			errs.notFound(path+".name", quote(m.Name))
 		}
 		if m.MountPath == "" {
 			errs.required(path+".mountPath", "")
 		}
-		if paths[m.MountPath] {
+		if paths.has(m.MountPath) {
 			errs.invalid(path+".mountPath", quote(m.MountPath), "must be unique")
+		} else {
+			paths.add(m.MountPath)
 		}
-		paths[m.MountPath] = true
 	}
 }
 
 // validateResources is ValidateResourceRequirements: names, quantities, and requests
 // no greater than limits (equal, for resources that cannot be overcommitted).
 func validateResources(errs *errorList, base string, r *resources) {
-	limits := make(map[string]quantity, len(r.Limits))
-	for _, name := range sortedKeys(r.Limits) {
-		path := key(base+".limits", name)
-		validateResourceName(errs, path, name)
-		if q, ok := validateQuantity(errs, path, name, r.Limits[name]); ok {
-			limits[name] = q
+	var limits [8]quantity // parsed limits, by index in r.Limits; ok[i] when valid
+	var ok [8]bool
+	for i, e := range r.Limits {
+		path := key(base+".limits", e.name)
+		validateResourceName(errs, path, e.name)
+		if q, valid := validateQuantity(errs, path, e.name, e.raw); valid && i < len(limits) {
+			limits[i], ok[i] = q, true
 		}
 	}
-	for _, name := range sortedKeys(r.Requests) {
-		path := key(base+".requests", name)
-		validateResourceName(errs, path, name)
-		q, ok := validateQuantity(errs, path, name, r.Requests[name])
-		if !ok {
+	limitOf := func(name string) (quantity, []byte, bool, bool) {
+		for i, e := range r.Limits {
+			if e.name != name {
+				continue
+			}
+			if i < len(limits) {
+				return limits[i], e.raw, ok[i], true
+			}
+			q, err := parseQuantity(strings.TrimSpace(rawQuantity(e.raw)))
+			return q, e.raw, err == nil && q.sign() >= 0, true
+		}
+		return quantity{}, nil, false, false
+	}
+	for _, e := range r.Requests {
+		path := key(base+".requests", e.name)
+		validateResourceName(errs, path, e.name)
+		q, valid := validateQuantity(errs, path, e.name, e.raw)
+		if !valid {
 			continue
 		}
-		lim, hasLimit := limits[name]
-		_, limitSet := r.Limits[name]
+		lim, limRaw, limValid, limitSet := limitOf(e.name)
 		switch {
-		case hasLimit && !overcommitAllowed(name) && q.cmp(lim) != 0:
-			errs.invalid(base+".requests", quote(rawQuantity(r.Requests[name])), "must be equal to "+name+" limit of "+rawQuantity(r.Limits[name]))
-		case hasLimit && q.cmp(lim) > 0:
-			errs.invalid(base+".requests", quote(rawQuantity(r.Requests[name])), "must be less than or equal to "+name+" limit of "+rawQuantity(r.Limits[name]))
-		case !limitSet && !overcommitAllowed(name):
+		case limValid && !overcommitAllowed(e.name) && q.cmp(lim) != 0:
+			errs.invalid(base+".requests", quote(rawQuantity(e.raw)), "must be equal to "+e.name+" limit of "+rawQuantity(limRaw))
+		case limValid && q.cmp(lim) > 0:
+			errs.invalid(base+".requests", quote(rawQuantity(e.raw)), "must be less than or equal to "+e.name+" limit of "+rawQuantity(limRaw))
+		case !limitSet && !overcommitAllowed(e.name):
 			errs.required(base+".limits", "Limit must be set for non overcommitable resources")
 		}
 	}
 }
 
 // rawQuantity is a quantity as written (a JSON string or number).
-func rawQuantity(raw json.RawMessage) string {
-	var s string
-	if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
-		return s
+func rawQuantity(raw []byte) string {
+	if len(raw) > 0 && raw[0] == '"' {
+		r := reader{b: raw}
+		var s string
+		r.str(&s)
+		if r.err == nil {
+			return s
+		}
 	}
 	return string(bytes.TrimSpace(raw))
 }
 
-func validateQuantity(errs *errorList, path, name string, raw json.RawMessage) (quantity, bool) {
+func validateQuantity(errs *errorList, path, name string, raw []byte) (quantity, bool) {
 	s := rawQuantity(raw)
 	q, err := parseQuantity(strings.TrimSpace(s))
 	if err != nil {

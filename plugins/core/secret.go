@@ -10,15 +10,70 @@ import (
 
 // dataObject is the part of a ConfigMap or Secret the rules read.
 type dataObject struct {
-	Metadata struct {
-		Name        string            `json:"name"`
-		Annotations map[string]string `json:"annotations"`
-	} `json:"metadata"`
-	Data       map[string]string `json:"data"`
-	BinaryData map[string]string `json:"binaryData"`
-	StringData json.RawMessage   `json:"stringData"`
-	Type       string            `json:"type"`
-	Immutable  *bool             `json:"immutable"`
+	Name       string
+	SAName     string // the kubernetes.io/service-account.name annotation
+	Data       map[string]string
+	BinaryData map[string]string
+	StringData []byte // raw
+	Type       string
+	Immutable  *bool
+}
+
+// decodeData reads a ConfigMap or Secret with reader, as decodePod reads pods.
+func decodeData(b []byte, o *dataObject) error {
+	r := reader{b: b}
+	strMap := func() map[string]string {
+		if r.null() {
+			return nil
+		}
+		m := map[string]string{}
+		r.object(func(k []byte) {
+			var v string
+			r.str(&v)
+			m[string(k)] = v
+		})
+		return m
+	}
+	r.object(func(k []byte) {
+		switch string(k) {
+		case "metadata":
+			r.object(func(k []byte) {
+				switch string(k) {
+				case "name":
+					r.str(&o.Name)
+				case "annotations":
+					r.object(func(k []byte) {
+						if string(k) == "kubernetes.io/service-account.name" {
+							r.str(&o.SAName)
+						} else {
+							r.skip()
+						}
+					})
+				default:
+					r.skip()
+				}
+			})
+		case "data":
+			o.Data = strMap()
+		case "binaryData":
+			o.BinaryData = strMap()
+		case "stringData":
+			o.StringData = r.raw()
+		case "type":
+			r.str(&o.Type)
+		case "immutable":
+			if r.null() {
+				o.Immutable = nil
+				return
+			}
+			var v bool
+			r.boolean(&v)
+			o.Immutable = &v
+		default:
+			r.skip()
+		}
+	})
+	return r.end()
 }
 
 func objectName(req *sdk.AdmissionRequest, fromObject string) string {
@@ -32,24 +87,28 @@ func objectName(req *sdk.AdmissionRequest, fromObject string) string {
 // API server does when it converts a Secret.
 func defaultSecret(req *sdk.AdmissionRequest) sdk.AdmissionResponse {
 	var s dataObject
-	if json.Unmarshal(req.Object, &s) != nil {
+	if decodeData(req.Object, &s) != nil {
 		return allowed // mutation runs before schema validation, which reports it
 	}
 	var p jsonPatch
 	if len(s.StringData) > 0 && s.StringData[0] == '{' {
-		var sd map[string]json.RawMessage
-		if json.Unmarshal(s.StringData, &sd) != nil {
-			return allowed
-		}
-		keys := make([]string, 0, len(sd))
-		vals := make(map[string]string, len(sd))
-		for k, raw := range sd {
-			var v string
-			if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
-				continue // not a string: schema validation reports the type
+		var keys []string
+		vals := map[string]string{}
+		r := reader{b: s.StringData}
+		r.object(func(k []byte) {
+			if r.peek() != '"' {
+				r.skip() // not a string: schema validation reports the type
+				return
 			}
-			keys = append(keys, k)
-			vals[k] = base64.StdEncoding.EncodeToString([]byte(v))
+			var v string
+			r.str(&v)
+			if _, dup := vals[string(k)]; !dup {
+				keys = append(keys, string(k))
+			}
+			vals[string(k)] = base64.StdEncoding.EncodeToString([]byte(v))
+		})
+		if r.err != nil {
+			return allowed
 		}
 		slices.Sort(keys)
 		if s.Data == nil {
@@ -62,16 +121,16 @@ func defaultSecret(req *sdk.AdmissionRequest) sdk.AdmissionResponse {
 				obj = append(obj, ':')
 				obj = appendString(obj, vals[k])
 			}
-			p.addRaw("/data", append(obj, '}'))
+			p.addRaw("/data", "", append(obj, '}'))
 		} else {
 			for _, k := range keys {
-				p.addString("/data/"+pointerToken(k), vals[k])
+				p.addString("/data/", pathKey(k), vals[k])
 			}
 		}
 		p.remove("/stringData")
 	}
 	if s.Type == "" {
-		p.addString("/type", "Opaque")
+		p.add("/type", "", `"Opaque"`)
 	}
 	return patched(&p)
 }
@@ -91,12 +150,12 @@ const (
 // data and the type's immutability.
 func validateSecret(req *sdk.AdmissionRequest) sdk.AdmissionResponse {
 	var s, old dataObject
-	if err := json.Unmarshal(req.Object, &s); err != nil {
+	if err := decodeData(req.Object, &s); err != nil {
 		return badRequest("Secret", err)
 	}
 	hasOld := len(req.OldObject) > 0
 	if hasOld {
-		if err := json.Unmarshal(req.OldObject, &old); err != nil {
+		if err := decodeData(req.OldObject, &old); err != nil {
 			return badRequest("Secret", err)
 		}
 	}
@@ -110,7 +169,7 @@ func validateSecret(req *sdk.AdmissionRequest) sdk.AdmissionResponse {
 	}
 	validateSecretType(&errs, &s)
 	if len(errs) > 0 {
-		return invalidResponse("Secret", objectName(req, s.Metadata.Name), errs)
+		return invalidResponse("Secret", objectName(req, s.Name), errs)
 	}
 	return allowed
 }
@@ -121,7 +180,7 @@ func validateSecretType(errs *errorList, s *dataObject) {
 	switch s.Type {
 	case "", secretTypeOpaque:
 	case secretTypeServiceAccountToken:
-		if s.Metadata.Annotations["kubernetes.io/service-account.name"] == "" {
+		if s.SAName == "" {
 			errs.required("metadata.annotations[kubernetes.io/service-account.name]", "")
 		}
 	case secretTypeDockercfg, secretTypeDockerConfigJSON:
@@ -159,20 +218,20 @@ func validateSecretType(errs *errorList, s *dataObject) {
 // validateConfigMap checks data and binaryData keys, and an immutable ConfigMap.
 func validateConfigMap(req *sdk.AdmissionRequest) sdk.AdmissionResponse {
 	var c, old dataObject
-	if err := json.Unmarshal(req.Object, &c); err != nil {
+	if err := decodeData(req.Object, &c); err != nil {
 		return badRequest("ConfigMap", err)
 	}
 	var errs errorList
 	validateKeys(&errs, "data", c.Data, nil)
 	validateKeys(&errs, "binaryData", c.BinaryData, c.Data)
 	if len(req.OldObject) > 0 {
-		if err := json.Unmarshal(req.OldObject, &old); err != nil {
+		if err := decodeData(req.OldObject, &old); err != nil {
 			return badRequest("ConfigMap", err)
 		}
 		validateImmutable(&errs, &c, &old, true)
 	}
 	if len(errs) > 0 {
-		return invalidResponse("ConfigMap", objectName(req, c.Metadata.Name), errs)
+		return invalidResponse("ConfigMap", objectName(req, c.Name), errs)
 	}
 	return allowed
 }

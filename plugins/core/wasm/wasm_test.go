@@ -153,3 +153,16 @@ func BenchmarkAdmitPodNative(b *testing.B) {
 		core.Admit(nil, val)
 	}
 }
+
+// BenchmarkAdmitNoopWasm is the fixed cost of an admission call the plugin answers
+// without decoding anything (a subresource), with the pod as payload.
+func BenchmarkAdmitNoopWasm(b *testing.B) {
+	p := load(b)
+	ctx := context.Background()
+	req := sdk.AdmissionRequest{Hook: core.HookPodValidation, Operation: "UPDATE", Subresource: "status", Kind: sdk.GVK{Version: "v1", Kind: "Pod"}, Object: json.RawMessage(pod)}
+	for b.Loop() {
+		if r, err := p.Admit(ctx, &req); err != nil || !r.Allowed {
+			b.Fatal(err)
+		}
+	}
+}
