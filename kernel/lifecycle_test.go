@@ -85,6 +85,21 @@ func TestPluginLifecycle(t *testing.T) {
 	if _, err := widgetsClient.Create(ctx, widget("red", map[string]any{"color": "red"}), metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
 		t.Fatalf("installed plugin's hook: want Forbidden, got %v", err)
 	}
+	// A failure that costs an instance is an Event on the Plugin object, where
+	// kubectl describe shows it.
+	if _, err := widgetsClient.Create(ctx, widget("crash", map[string]any{"size": "999m"}), metav1.CreateOptions{}); !apierrors.IsInternalError(err) {
+		t.Fatalf("crashing hook: want InternalError, got %v", err)
+	}
+	eventually(t, "failure event", func() error {
+		evs, err := c.Client.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.kind=Plugin,involvedObject.name=policy,reason=Trapped"})
+		if err != nil {
+			return err
+		}
+		if len(evs.Items) != 1 || evs.Items[0].Type != "Warning" || !strings.Contains(evs.Items[0].Message, "admit") || evs.Items[0].InvolvedObject.UID == "" {
+			return fmt.Errorf("events: %+v", evs.Items)
+		}
+		return nil
+	})
 	st := pluginStatus(t, c, "policy", func(st map[string]any) error {
 		if calls, _ := st["calls"].(int64); calls < 2 {
 			return fmt.Errorf("calls not counted yet: %v", st)

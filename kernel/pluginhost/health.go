@@ -21,12 +21,13 @@ type health struct {
 	backoff     time.Duration
 }
 
-func (h *health) failure(now time.Time) {
+// failure counts a failure and reports whether it made the plugin Degraded.
+func (h *health) failure(now time.Time) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.consecutive++
 	if h.consecutive < degradeAfter {
-		return
+		return false
 	}
 	if h.backoff == 0 {
 		h.backoff = minBackoff
@@ -34,6 +35,7 @@ func (h *health) failure(now time.Time) {
 		h.backoff = min(2*h.backoff, maxBackoff)
 	}
 	h.until = now.Add(h.backoff)
+	return h.consecutive == degradeAfter
 }
 
 func (h *health) success() {

@@ -25,15 +25,16 @@ type Plugin struct {
 	Digest   string
 	Manifest sdk.Manifest
 
-	limits   Limits
-	trusted  bool
-	grantsMu sync.RWMutex
-	grants   []sdk.Permission
-	kernel   Kernel
-	auditor  Auditor
-	log      *slog.Logger
-	runtime  wazero.Runtime
-	compiled wazero.CompiledModule
+	limits    Limits
+	trusted   bool
+	onFailure func(Failure)
+	grantsMu  sync.RWMutex
+	grants    []sdk.Permission
+	kernel    Kernel
+	auditor   Auditor
+	log       *slog.Logger
+	runtime   wazero.Runtime
+	compiled  wazero.CompiledModule
 
 	idle   chan *instance // instances ready for a call
 	live   atomic.Int32   // instances that exist: idle or in a call
@@ -69,6 +70,9 @@ type Options struct {
 	Kernel Kernel
 	// Auditor records the plugin's writes and refused requests; nil records nothing.
 	Auditor Auditor
+	// OnFailure, if set, hears of every failure that cost an instance (a trap, a
+	// timeout, running out of memory, a failed instantiation). It must not block.
+	OnFailure func(Failure)
 	// Trusted runs the plugin without preemption. Being able to stop a guest
 	// mid-call (wazero's WithCloseOnContextDone) makes guest code 4–25 times slower
 	// (measured in BenchmarkCall*). A trusted plugin that overruns its deadline is
@@ -83,7 +87,7 @@ func (e *Engine) Load(ctx context.Context, wasm []byte, opts Options) (_ *Plugin
 	limits := opts.Limits.withDefaults()
 	p := &Plugin{
 		Digest: Digest(wasm), limits: limits, log: e.log, idle: make(chan *instance, limits.Instances),
-		grants: opts.Grants, kernel: opts.Kernel, auditor: opts.Auditor, trusted: opts.Trusted,
+		grants: opts.Grants, kernel: opts.Kernel, auditor: opts.Auditor, trusted: opts.Trusted, onFailure: opts.OnFailure,
 	}
 	p.runtime = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(e.cache).
@@ -190,6 +194,25 @@ func (p *Plugin) callable() error {
 	return nil
 }
 
+// Failure is a failure that cost an instance.
+type Failure struct {
+	// Op is the export that failed, or "instantiate".
+	Op string
+	// Cause is ErrTrap, ErrTimeout or ErrOutOfMemory.
+	Cause error
+	Err   error
+	// Degraded reports that this failure made the plugin Degraded.
+	Degraded bool
+}
+
+// failed records a failure in the plugin's health and reports it.
+func (p *Plugin) failed(op string, cause, err error) {
+	degraded := p.health.failure(time.Now())
+	if p.onFailure != nil {
+		p.onFailure(Failure{Op: op, Cause: cause, Err: err, Degraded: degraded})
+	}
+}
+
 // errInstanceLost wraps the error of a call that cost its instance, which invoke has
 // discarded.
 var errInstanceLost = errors.New("instance lost")
@@ -219,8 +242,8 @@ func (p *Plugin) invoke(ctx context.Context, inst *instance, op string, in []byt
 			cancel()
 			p.stats.record(time.Since(start), true)
 			if deadline {
-				p.health.failure(time.Now())
 				p.log.Error("trusted plugin overran its call deadline; its instance cannot be preempted and is abandoned until the call returns", "op", op, "timeout", p.limits.CallTimeout)
+				p.failed(op, ErrTimeout, fmt.Errorf("overran its %s deadline; a trusted plugin cannot be preempted, so its instance is abandoned until the call returns", p.limits.CallTimeout))
 			}
 			return nil, lostError{fmt.Errorf("%w: %s: a trusted plugin cannot be preempted; the call was abandoned", ErrTimeout, op)}
 		}
@@ -232,8 +255,8 @@ func (p *Plugin) invoke(ctx context.Context, inst *instance, op string, in []byt
 	if err != nil {
 		cause := p.classify(inst, err, deadline)
 		p.stats.record(time.Since(start), true)
-		p.health.failure(time.Now())
 		p.log.Warn("plugin call failed; replacing its instance", "op", op, "err", err)
+		p.failed(op, cause, err)
 		p.discard(inst)
 		return nil, lostError{fmt.Errorf("%w: %s: %v", cause, op, err)}
 	}
@@ -340,7 +363,7 @@ func (s *Session) ensure(ctx context.Context) error {
 	}
 	inst, err := s.p.instantiate(ctx)
 	if err != nil {
-		s.p.health.failure(time.Now())
+		s.p.failed("instantiate", ErrTrap, err)
 		return err
 	}
 	s.inst = inst
@@ -410,7 +433,7 @@ func (p *Plugin) replace() {
 				return
 			}
 			p.log.Error("cannot replace plugin instance", "err", err)
-			p.health.failure(time.Now())
+			p.failed("instantiate", ErrTrap, err)
 			time.Sleep(min(time.Duration(1<<min(attempt, 6))*100*time.Millisecond, 5*time.Second))
 		}
 	}()

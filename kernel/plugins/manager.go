@@ -38,9 +38,10 @@ type ManagerConfig struct {
 // version is compiled, checked and instantiated before it replaces the old one; calls
 // in flight finish on the old one; if the new one fails, the old one keeps serving.
 type Manager struct {
-	cfg   ManagerConfig
-	log   *slog.Logger
-	calls *Calls
+	cfg    ManagerConfig
+	log    *slog.Logger
+	calls  *Calls
+	events *recorder
 
 	mu     sync.Mutex
 	active map[string]*running
@@ -82,6 +83,7 @@ func NewManager(cfg ManagerConfig) *Manager {
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "plugins"), active: map[string]*running{}, runCtx: context.Background(), synced: make(chan struct{})}
 	m.calls = &Calls{Objects: cfg.Objects, Config: m.config}
+	m.events = newRecorder(cfg.Objects, m.log)
 	return m
 }
 
@@ -225,15 +227,23 @@ func (m *Manager) reconcile(ctx context.Context, e *registry.Entry, obj *unstruc
 	}
 	if err := m.load(ctx, name, ps); err != nil {
 		m.log.Warn("plugin not loaded", "plugin", name, "module", ps.Module, "err", err)
-		phase := "Failed"
+		phase, reason := "Failed", "LoadFailed"
 		if cur != nil {
-			phase = "Running" // the old version keeps serving
+			phase, reason = "Running", "UpgradeFailed" // the old version keeps serving
 			err = fmt.Errorf("upgrade to %s failed, %s keeps serving: %w", ps.Module, cur.spec.Module, err)
 		}
+		m.events.event(name, "Warning", reason, err.Error())
 		m.setStatus(ctx, e, name, nil, phase, err.Error())
 		return err
 	}
 	m.setStatus(ctx, e, name, cur, "Running", "")
+	if p, ok := m.Plugin(name); ok {
+		msg := fmt.Sprintf("version %s (%s) is serving", p.Manifest.Version, p.Digest)
+		if cur != nil {
+			msg = fmt.Sprintf("version %s (%s) replaced %s", p.Manifest.Version, p.Digest, cur.plugin.Manifest.Version)
+		}
+		m.events.event(name, "Normal", "Running", msg)
+	}
 	return nil
 }
 
@@ -254,7 +264,7 @@ func (m *Manager) load(ctx context.Context, name string, ps pluginSpec) error {
 		CallTimeout: time.Duration(ps.Limits.TimeoutSeconds) * time.Second,
 		Instances:   ps.Limits.Instances,
 	}
-	p, err := m.cfg.Engine.Load(ctx, wasm, pluginhost.Options{Limits: limits, Grants: ps.Grants, Kernel: m.calls, Auditor: m.cfg.Auditor, Trusted: ps.Trusted})
+	p, err := m.cfg.Engine.Load(ctx, wasm, pluginhost.Options{Limits: limits, Grants: ps.Grants, Kernel: m.calls, Auditor: m.cfg.Auditor, Trusted: ps.Trusted, OnFailure: m.events.onFailure(name)})
 	if err != nil {
 		return err
 	}
