@@ -85,7 +85,9 @@ func TestPodDefaults(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := admit(t, core.HookPodDefaults, "CREATE", "Pod", tc.in, "")
+			// As an update, which defaults the spec alike but leaves status alone
+			// (TestPodStatusOnCreate covers that).
+			resp := admit(t, core.HookPodDefaults, "UPDATE", "Pod", tc.in, "")
 			sameJSON(t, applyPatch(t, tc.in, resp), tc.want)
 			if strings.HasPrefix(tc.name, "everything") && len(resp.Patch) > 0 {
 				t.Errorf("patch for a defaulted pod: %s", resp.Patch)
@@ -107,10 +109,43 @@ func TestPodDefaults(t *testing.T) {
 			if v := admit(t, core.HookPodValidation, "CREATE", "Pod", string(out), ""); !v.Allowed {
 				t.Errorf("defaulted pod does not validate: %s", v.Status.Message)
 			}
-			if again := admit(t, core.HookPodDefaults, "CREATE", "Pod", string(out), ""); len(again.Patch) > 0 {
+			if again := admit(t, core.HookPodDefaults, "UPDATE", "Pod", string(out), ""); len(again.Patch) > 0 {
 				t.Errorf("second defaulting patches: %s", again.Patch)
 			}
 		})
+	}
+}
+
+// On create a pod gets phase Pending and its QoS class, as the API server's pod
+// strategy gives it; a pod that has a status keeps it.
+func TestPodStatusOnCreate(t *testing.T) {
+	cases := []struct{ name, resources, qos string }{
+		{"no resources", ``, "BestEffort"},
+		{"requests only", `"resources":{"requests":{"cpu":"100m"}}`, "Burstable"},
+		{"limits only, cpu and memory", `"resources":{"limits":{"cpu":"1","memory":"1Gi"}}`, "Guaranteed"},
+		{"equal, written differently", `"resources":{"limits":{"cpu":"1","memory":"1Gi"},"requests":{"cpu":"1000m","memory":"1024Mi"}}`, "Guaranteed"},
+		{"requests below limits", `"resources":{"limits":{"cpu":"1","memory":"1Gi"},"requests":{"cpu":"500m","memory":"1Gi"}}`, "Burstable"},
+		{"memory limit only", `"resources":{"limits":{"memory":"1Gi"}}`, "Burstable"},
+		{"only other resources", `"resources":{"limits":{"example.com/gpu":"1"}}`, "BestEffort"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := `{"name":"app","image":"nginx:1"`
+			if tc.resources != "" {
+				c += "," + tc.resources
+			}
+			in := `{"metadata":{"name":"p"},"spec":{"containers":[` + c + `}]}}`
+			got := applyPatch(t, in, admit(t, core.HookPodDefaults, "CREATE", "Pod", in, ""))
+			st, _ := got["status"].(map[string]any)
+			if st["phase"] != "Pending" || st["qosClass"] != tc.qos {
+				t.Errorf("status %v, want Pending and %s", st, tc.qos)
+			}
+		})
+	}
+	in := `{"metadata":{"name":"p"},"spec":{"containers":[{"name":"app","image":"nginx:1"}]},"status":{"phase":"Running"}}`
+	got := applyPatch(t, in, admit(t, core.HookPodDefaults, "CREATE", "Pod", in, ""))
+	if st, _ := got["status"].(map[string]any); st["phase"] != "Running" {
+		t.Errorf("an existing status was replaced: %v", st)
 	}
 }
 

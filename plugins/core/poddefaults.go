@@ -70,7 +70,23 @@ func defaultPod(req *sdk.AdmissionRequest) sdk.AdmissionResponse {
 		defaultContainer(&p, "/spec/containers/"+itoa(i), &spec.Containers[i], spec.HostNetwork)
 	}
 	defaultTolerations(&p, spec.Tolerations)
+	if req.Operation == "CREATE" && req.Subresource == "" && !hasMember(req.Object, "status") {
+		// The API server's pod strategy sets this on create; the kernel has already
+		// cleared whatever status the client sent.
+		p.add("/status", "", `{"phase":"Pending","qosClass":"`+qosClass(spec)+`"}`)
+	}
 	return patched(&p)
+}
+
+// hasMember reports whether the JSON object b has a top-level member key.
+func hasMember(b []byte, key string) bool {
+	found := false
+	r := reader{b: b}
+	r.object(func(k []byte) {
+		found = found || string(k) == key
+		r.skip()
+	})
+	return found
 }
 
 func defaultVolume(p *jsonPatch, path string, v *volume) {
