@@ -6,6 +6,7 @@ require (
 	github.com/cockroachdb/pebble/v2 v2.1.7
 	github.com/evanphx/json-patch/v5 v5.9.11
 	github.com/prometheus/client_golang v1.25.0
+	github.com/quic-go/quic-go v0.65.0
 	go.etcd.io/etcd/client/v3 v3.7.3
 	go.uber.org/zap v1.27.1
 	k8s.io/api v0.37.2
@@ -17,10 +18,7 @@ require (
 	sigs.k8s.io/yaml v1.6.0
 )
 
-require (
-	github.com/quic-go/quic-go v0.65.0 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
-)
+require golang.org/x/crypto v0.58.0 // indirect
 
 require (
 	cyphar.com/go-pathrs v0.2.1 // indirect

@@ -15,4 +15,5 @@ mkdir -p bin
 	go test -run '^$' -bench 'NativeVsWasm' -benchtime 10x -timeout 10m ./plugins/apps/
 	go test -run '^$' -bench 'DeploymentScale1000' -benchtime 1x -timeout 10m ./plugins/apps/
 	go test -run '^$' -bench 'PluginSwap' -benchtime 1x -timeout 10m ./kernel/
+	go test -run '^$' -bench 'WatchEvents' -benchtime 200000x -timeout 10m ./nodelink/
 } 2>&1 | tee bin/bench.out | go run ./hack/benchreport

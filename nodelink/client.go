@@ -395,6 +395,17 @@ func (c *Client) setSession(s *session) {
 func (c *Client) run(sess *session) {
 	renew := time.NewTimer(c.untilRenew())
 	defer renew.Stop()
+	// A connection that came up while we were being closed must not outlive us.
+	defer func() {
+		c.mu.Lock()
+		cur := c.sess
+		c.mu.Unlock()
+		for _, s := range []*session{sess, cur} {
+			if s != nil {
+				_ = s.conn.CloseWithError(connCodeShutdown, "node shutting down")
+			}
+		}
+	}()
 	retry := c.backoff()
 	for {
 		select {

@@ -27,7 +27,7 @@
 //     relist. Compaction is a distinct error so the node knows when it must relist.
 //   - A size limit per message, checked before allocating: a peer cannot make the other
 //     side allocate arbitrary memory, and exceeding it ends only the stream concerned.
-//   - Two liveness checks: QUIC's idle timeout catches a vanished node or path (5 s),
+//   - Two liveness checks: QUIC's idle timeout catches a vanished node or path (5-6 s),
 //     application heartbeats catch an agent that is stuck while its QUIC stack lives
 //     (3 missed). Both fit a 15 s NotReady budget.
 //   - Control messages are JSON (rare, easy to debug); events are binary (hot path), and

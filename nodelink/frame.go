@@ -35,18 +35,18 @@ const (
 type frameType uint8
 
 const (
-	frameError       frameType = 0x01
-	frameHello       frameType = 0x02
-	frameHelloAck    frameType = 0x03
-	frameHeartbeat   frameType = 0x04
-	frameRenew       frameType = 0x05
-	frameRenewAck    frameType = 0x06
-	frameJoin        frameType = 0x10
-	frameJoinAck     frameType = 0x11
-	frameWatch       frameType = 0x20
-	frameEvent       frameType = 0x21
-	frameOpen        frameType = 0x30
-	frameOpenAck     frameType = 0x31
+	frameError     frameType = 0x01
+	frameHello     frameType = 0x02
+	frameHelloAck  frameType = 0x03
+	frameHeartbeat frameType = 0x04
+	frameRenew     frameType = 0x05
+	frameRenewAck  frameType = 0x06
+	frameJoin      frameType = 0x10
+	frameJoinAck   frameType = 0x11
+	frameWatch     frameType = 0x20
+	frameEvent     frameType = 0x21
+	frameOpen      frameType = 0x30
+	frameOpenAck   frameType = 0x31
 )
 
 func (t frameType) String() string {

@@ -92,6 +92,7 @@ func TestJoinBadTokenRefused(t *testing.T) {
 	if msg := err.Error(); !strings.Contains(msg, "invalid join token") || !strings.Contains(msg, `refused node "node-b"`) {
 		t.Fatalf("unclear error: %q", msg)
 	}
+	t.Logf("node sees: %v", err)
 	if _, err := os.Stat(filepath.Join(cfg.CertDir, nodeFile)); !os.IsNotExist(err) {
 		t.Fatalf("refused node stored credentials: %v", err)
 	}
@@ -112,6 +113,7 @@ func TestCAPinningFailure(t *testing.T) {
 	if !strings.Contains(err.Error(), e.ca.Fingerprint()) || !strings.Contains(err.Error(), other.Fingerprint()) {
 		t.Fatalf("error should name both fingerprints: %v", err)
 	}
+	t.Logf("node sees: %v", err)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.tokenChecks != 0 {
@@ -207,6 +209,7 @@ func TestWatchCompacted(t *testing.T) {
 	if !errors.Is(err, ErrCompacted) {
 		t.Fatalf("want ErrCompacted, got %v", err)
 	}
+	t.Logf("node sees: %v", err)
 	var rec recorder
 	ctx, cancel := context.WithCancel(testCtx(t, 10*time.Second))
 	go c.Watch(ctx, "pods", 10, rec.handle)
@@ -233,6 +236,7 @@ func TestOversizedFrame(t *testing.T) {
 	if !errors.Is(err, ErrFrameTooLarge) || !strings.Contains(err.Error(), "exceeds the 65536-byte limit") {
 		t.Fatalf("want a clear ErrFrameTooLarge, got %v", err)
 	}
+	t.Logf("node sees: %v", err)
 	e.src.add("pods", 5, 128)
 	eventually(t, 5*time.Second, "pods after the big frame", func() bool { return pods.count() == 10 })
 
@@ -387,8 +391,10 @@ func TestHeartbeatAndDisconnectDetection(t *testing.T) {
 	}
 	took := time.Since(gone)
 	t.Logf("vanished node detected after %s", took.Round(time.Millisecond))
-	if took > DefaultIdleTimeout+time.Second {
-		t.Fatalf("detection took %s, want under %s", took, DefaultIdleTimeout+time.Second)
+	// The idle timeout (5 s) normally fires first; the heartbeat watchdog (3 x 2 s,
+	// checked every 0.5 s) bounds it when the machine is too loaded for QUIC's timers.
+	if limit := missedHeartbeats*DefaultHeartbeatInterval + time.Second; took > limit {
+		t.Fatalf("detection took %s, want under %s", took, limit)
 	}
 	if d, _ := e.srv.Silent("node-h"); d < 3*time.Second {
 		t.Fatalf("Silent reports %s after the node vanished", d)

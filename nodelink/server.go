@@ -25,10 +25,11 @@ import (
 )
 
 // Liveness defaults. A node that vanishes without closing is detected by the QUIC idle
-// timeout (5 s: both sides send keep-alives every second, so only a dead path stays
-// quiet that long); a node whose QUIC stack lives but whose agent stopped sending
-// heartbeats is cut after three missed ones (6 s at the 2 s default). Either way
-// OnDisconnect fires within about 6 s, well inside a 15 s NotReady budget.
+// timeout: 5 s, counted from our first keep-alive after its last packet (RFC 9000
+// 10.1), so 5-6 s; both sides send keep-alives every second, so only a dead path stays
+// quiet that long. A node whose QUIC stack lives but whose agent stopped sending
+// heartbeats is cut after three missed ones (6 s at the 2 s default, checked every
+// 0.5 s). Either way OnDisconnect fires within 6.5 s, well inside a 15 s NotReady budget.
 const (
 	DefaultHeartbeatInterval = 2 * time.Second
 	DefaultIdleTimeout       = 5 * time.Second
@@ -117,8 +118,10 @@ type Server struct {
 	ownPC  net.PacketConn
 	qconf  *quic.Config
 
-	mu    sync.Mutex
-	nodes map[string]*nodeState
+	mu     sync.Mutex
+	nodes  map[string]*nodeState
+	conns  map[*quic.Conn]struct{} // every accepted connection, joined or not
+	closed bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -174,7 +177,7 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, nodes: map[string]*nodeState{}}
+	s := &Server{cfg: cfg, nodes: map[string]*nodeState{}, conns: map[*quic.Conn]struct{}{}}
 	s.caPEM = pemCert(cfg.CACert)
 	s.caPool = x509.NewCertPool()
 	s.caPool.AddCert(cfg.CACert)
@@ -269,9 +272,22 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 			return fmt.Errorf("nodelink: accept: %w", err)
 		}
-		s.wg.Add(1)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			_ = conn.CloseWithError(connCodeShutdown, "server shutting down")
+			return nil
+		}
+		s.conns[conn] = struct{}{}
+		s.wg.Add(1) // under mu, so never concurrent with Close's Wait
+		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, conn)
+				s.mu.Unlock()
+			}()
 			switch conn.ConnectionState().TLS.NegotiatedProtocol {
 			case alpnJoin:
 				s.serveJoin(conn)
@@ -286,17 +302,18 @@ func (s *Server) Serve(ctx context.Context) error {
 
 // Close closes every connection and the listener.
 func (s *Server) Close() error {
-	s.cancel()
 	s.mu.Lock()
-	var all []*serverConn
-	for _, st := range s.nodes {
-		all = append(all, st.conns...)
+	s.closed = true
+	var all []*quic.Conn
+	for c := range s.conns {
+		all = append(all, c)
 	}
 	s.mu.Unlock()
-	for _, sc := range all {
-		_ = sc.conn.CloseWithError(connCodeShutdown, "server shutting down")
-	}
+	s.cancel()
 	err := s.ln.Close()
+	for _, c := range all {
+		_ = c.CloseWithError(connCodeShutdown, "server shutting down")
+	}
 	s.wg.Wait()
 	if s.ownPC != nil {
 		err = errors.Join(err, s.ownPC.Close())
@@ -378,6 +395,8 @@ func (s *Server) serveNode(conn *quic.Conn) {
 	})
 	defer expiry.Stop()
 	defer s.unregister(sc)
+	// Whatever ends the accept loop ends the connection: nothing would serve it.
+	defer conn.CloseWithError(connCodeShutdown, "server shutting down")
 
 	for {
 		st, err := conn.AcceptStream(s.ctx)
@@ -395,7 +414,7 @@ func (s *Server) serveNode(conn *quic.Conn) {
 // watchdog cuts a node that keeps its QUIC connection alive but stopped heartbeating:
 // its agent is stuck, and the kernel should treat it as gone.
 func (s *Server) watchdog(sc *serverConn, interval time.Duration) {
-	t := time.NewTicker(interval / 2)
+	t := time.NewTicker(interval / 4)
 	defer t.Stop()
 	limit := missedHeartbeats * interval
 	for {

@@ -58,6 +58,7 @@ var rows = []row{
 	{title: "plugin swap once loaded (ms)", bench: "BenchmarkPluginSwap", metric: "swap-max-ms", anchorName: "none", absolute: 100, goalText: "< 100 ms", published: 100},
 	{title: "plugin update applied to new version serving, p50 (ms)", bench: "BenchmarkPluginSwap", metric: "apply-to-serving-p50-ms", anchorName: "none"},
 	{title: "requests failed during 10 swaps under load", bench: "BenchmarkPluginSwap", metric: "failed-requests", anchorName: "none", goalText: "0"},
+	{title: "watch events to one node over QUIC (events/s)", bench: "BenchmarkWatchEvents", metric: "events/s", anchorMetric: "tls-tcp-events/s", anchorName: "same framing over TLS 1.3 on TCP, same run", higherIsBetter: true},
 	{title: "schema validation of a Pod (ns)", bench: "BenchmarkPodValidateAnchor", metric: "ns/op", anchorMetric: "kube-openapi-ns/op", anchorName: "kube-openapi validator (apiextensions), same run"},
 }
 
