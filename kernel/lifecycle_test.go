@@ -159,16 +159,7 @@ func TestPluginLifecycle(t *testing.T) {
 func TestPluginController(t *testing.T) {
 	c := kerneltest.Start(t, kerneltest.Options{Kinds: []registry.Kind{kerneltest.WidgetKind(t)}})
 	ctx := context.Background()
-	digest := upload(t, c, "counter", kerneltest.BuildPlugin(t, "testdata/plugins/counter"))
-	plugin := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "weft.dev/v1alpha1", "kind": "Plugin",
-		"metadata": map[string]any{"name": "counter"},
-		"spec":     map[string]any{"module": digest, "grantRequested": true},
-	}}
-	if _, err := c.Dynamic.Resource(pluginsGVR).Create(ctx, plugin, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	pluginStatus(t, c, "counter", phase("Running", ""))
+	c.InstallPlugin(t, "counter", kerneltest.BuildPlugin(t, "testdata/plugins/counter"), false)
 	w := c.Dynamic.Resource(widgets).Namespace("default")
 	if _, err := w.Create(ctx, widget("one", map[string]any{"color": "green"}), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -238,4 +241,46 @@ func BuildPluginVersion(t testing.TB, path, version string) []byte {
 		t.Fatal(b.err)
 	}
 	return b.wasm
+}
+
+// InstallPlugin is the integration-test harness for plugins: it uploads a built
+// module into the running kernel's real host, installs it as a Plugin granted what
+// its manifest asks for (trusted if asked), and waits until it runs.
+func (c *Cluster) InstallPlugin(t testing.TB, name string, wasm []byte, trusted bool) {
+	t.Helper()
+	ctx := context.Background()
+	raw, err := c.Client.Discovery().RESTClient().Put().AbsPath("/apis/weft.dev/v1alpha1/plugins/"+name+"/module").
+		SetHeader("Content-Type", "application/wasm").Body(wasm).DoRaw(ctx)
+	var up struct{ Digest string }
+	if err != nil || json.Unmarshal(raw, &up) != nil || up.Digest == "" {
+		t.Fatalf("upload plugin %s: %v %s", name, err, raw)
+	}
+	gvr := schema.GroupVersionResource{Group: "weft.dev", Version: "v1alpha1", Resource: "plugins"}
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "weft.dev/v1alpha1", "kind": "Plugin",
+		"metadata": map[string]any{"name": name},
+		"spec":     map[string]any{"module": up.Digest, "grantRequested": true, "trusted": trusted},
+	}}
+	if _, err := c.Dynamic.Resource(gvr).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("install plugin %s: %v", name, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := c.Dynamic.Resource(gvr).Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			phase, _, _ := unstructured.NestedString(got.Object, "status", "phase")
+			digest, _, _ := unstructured.NestedString(got.Object, "status", "digest")
+			if phase == "Running" && digest == up.Digest {
+				return
+			}
+			if phase == "Failed" {
+				msg, _, _ := unstructured.NestedString(got.Object, "status", "message")
+				t.Fatalf("plugin %s failed: %s", name, msg)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin %s did not start: %v", name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
