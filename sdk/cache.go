@@ -24,6 +24,23 @@ type Metadata interface {
 	ObjectMeta() *ObjectMeta
 }
 
+// JSONDecoder is implemented by a registered type (Handlers.Types) that decodes
+// itself from a fed object's JSON. The cache then calls DecodeJSON instead of
+// json.Unmarshal: encoding/json works by reflection, which inside a wasm guest costs
+// dozens of times what it costs natively, while a decoder that reads exactly the
+// fields a controller uses with a JSONReader does not.
+//
+// DecodeJSON is called on a new value with r before the object, and must consume
+// exactly that one value (usually with r.Object, skipping the members it does not
+// read); the cache checks that nothing follows it and fails the object on r's error.
+// It returns an error only for what the reader cannot see, and must not keep r. It
+// should decode as json.Unmarshal would into the same type, so that a type decodes
+// the same whichever way it is fed; byte slices it keeps from r may alias the fed
+// object, as Object.Raw does.
+type JSONDecoder interface {
+	DecodeJSON(r *JSONReader) error
+}
+
 // Cache holds what the host fed a controller: the current state of every kind its
 // controllers watch. The host feeds every change before the reconcile calls that
 // follow it, so reads here are as fresh as the kernel's watch cache.
@@ -32,6 +49,7 @@ type Cache struct {
 	kinds   map[GVK]*kindCache
 	synced  bool
 	observe func(EventType, *Object)
+	jr      JSONReader // reused by JSONDecoders
 }
 
 type kindCache struct {
@@ -70,7 +88,7 @@ func (c *Cache) Apply(ev FeedEvent) error {
 	o := &Object{Kind: ev.Kind, Raw: ev.Object}
 	if mk := c.types[ev.Kind]; mk != nil {
 		v := mk()
-		if err := json.Unmarshal(ev.Object, v); err != nil {
+		if err := c.decode(ev.Object, v); err != nil {
 			return fmt.Errorf("sdk: feed: %s: %w", ev.Kind, err)
 		}
 		o.Value = v
@@ -79,13 +97,17 @@ func (c *Cache) Apply(ev FeedEvent) error {
 		}
 	}
 	if o.Meta.Name == "" {
-		var m struct {
-			Metadata ObjectMeta `json:"metadata"`
-		}
-		if err := json.Unmarshal(ev.Object, &m); err != nil {
+		r := NewJSONReader(ev.Object)
+		r.Object(func(k []byte) {
+			if string(k) == "metadata" {
+				r.ObjectMeta(&o.Meta)
+			} else {
+				r.Skip()
+			}
+		})
+		if err := r.End(); err != nil {
 			return fmt.Errorf("sdk: feed: %s: %w", ev.Kind, err)
 		}
-		o.Meta = m.Metadata
 	}
 	kc := c.kind(ev.Kind)
 	k := key(o.Meta.Namespace, o.Meta.Name)
@@ -112,6 +134,22 @@ func (c *Cache) Apply(ev FeedEvent) error {
 		c.observe(ev.Type, o)
 	}
 	return nil
+}
+
+// decode decodes a fed object into v, with its DecodeJSON if it has one.
+func (c *Cache) decode(b []byte, v any) error {
+	d, ok := v.(JSONDecoder)
+	if !ok {
+		return json.Unmarshal(b, v)
+	}
+	r := &c.jr
+	r.Reset(b)
+	err := d.DecodeJSON(r)
+	if rerr := r.End(); rerr != nil {
+		err = rerr
+	}
+	r.Reset(nil)
+	return err
 }
 
 func (kc *kindCache) unindex(k string, o *Object) {
