@@ -113,12 +113,14 @@ func (r *controllerRuntime) awaitFed(ctx context.Context, wl *writeLog) {
 		return
 	}
 	deadline := time.Now().Add(readYourWrites)
-	timer := time.AfterFunc(readYourWrites, func() {
+	wake := func() {
 		r.fedMu.Lock()
 		r.fedCond.Broadcast()
 		r.fedMu.Unlock()
-	})
+	}
+	timer := time.AfterFunc(readYourWrites, wake)
 	defer timer.Stop()
+	defer context.AfterFunc(ctx, wake)()
 	r.fedMu.Lock()
 	defer r.fedMu.Unlock()
 	for _, w := range r.watched {
