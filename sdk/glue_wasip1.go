@@ -65,6 +65,9 @@ func exportReconcile(n uint32) uint64 { return run("reconcile", n) }
 //go:wasmexport weft_admit
 func exportAdmit(n uint32) uint64 { return run("admit", n) }
 
+//go:wasmexport weft_route
+func exportRoute(n uint32) uint64 { return run("route", n) }
+
 //go:wasmexport weft_feed
 func exportFeed(n uint32) uint64 { return run("feed", n) }
 

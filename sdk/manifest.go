@@ -148,6 +148,8 @@ type SchedulerSpec struct {
 // RouterSpec declares an ingress router.
 type RouterSpec struct {
 	Name string `json:"name"`
+	// Headers are the request headers the router reads; only these cross.
+	Headers []string `json:"headers,omitempty"`
 }
 
 // Permission asks for verbs on a kind in some namespaces ("*" for all).

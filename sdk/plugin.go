@@ -9,6 +9,7 @@ import (
 type Handlers struct {
 	Reconciler Reconciler
 	Admitter   Admitter
+	Router     Router
 	// Types decode the fed objects of a kind into the value the cache keeps for them
 	// (Object.Value): each returns a pointer to a new, empty value. A type that
 	// implements Metadata saves the cache a second decode.
@@ -188,6 +189,16 @@ func dispatch(h Host, op string, in []byte) ([]byte, error) {
 			return nil, err
 		}
 		resp := registered.handlers.Admitter.Admit(c, req)
+		return resp.MarshalWire(), nil
+	case "route":
+		if registered.handlers.Router == nil {
+			return nil, errors.New("sdk: plugin has no router")
+		}
+		var req RouteRequest
+		if err := req.UnmarshalWire(in); err != nil {
+			return nil, err
+		}
+		resp := registered.handlers.Router.Route(c, req)
 		return resp.MarshalWire(), nil
 	}
 	return nil, errors.New("sdk: unknown operation " + op)

@@ -101,3 +101,16 @@ func FuzzWire(f *testing.F) {
 		_, _ = DecodeBatchResults(b)
 	})
 }
+
+func TestRouteWire(t *testing.T) {
+	in := RouteRequest{Method: "GET", Host: "h", Path: "/p", Headers: map[string]string{"A": "1", "B": ""}, RemoteAddr: "10.0.0.1:5", TLS: true}
+	var out RouteRequest
+	if err := out.UnmarshalWire(in.MarshalWire()); err != nil || !reflect.DeepEqual(out, in) {
+		t.Errorf("%+v -> %+v, %v", in, out, err)
+	}
+	resp := RouteResponse{Backend: "ns/svc:80", RewritePath: "/x", SetHeaders: map[string]string{"Location": "/y"}, Status: 301}
+	var back RouteResponse
+	if err := back.UnmarshalWire(resp.MarshalWire()); err != nil || !reflect.DeepEqual(back, resp) {
+		t.Errorf("%+v -> %+v, %v", resp, back, err)
+	}
+}

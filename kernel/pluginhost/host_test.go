@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"reflect"
 	"testing"
 	"time"
 
@@ -263,5 +264,27 @@ func TestSoakMemoryStaysFlat(t *testing.T) {
 	// have hit the memory cap long before.
 	if after := size(); after > base+32<<20 {
 		t.Fatalf("guest memory grew from %d to %d bytes over 100k calls", base, after)
+	}
+}
+
+// A router's decisions cross the ABI whole: backend, rewrite, headers, direct answers.
+func TestRoute(t *testing.T) {
+	p := loadWith(t, Options{Limits: Limits{Instances: 1}})
+	if p.Manifest.Router == nil || p.Manifest.Router.Name != "guest" {
+		t.Fatalf("manifest router: %+v", p.Manifest.Router)
+	}
+	cases := []struct {
+		req  sdk.RouteRequest
+		want sdk.RouteResponse
+	}{
+		{sdk.RouteRequest{Method: "GET", Host: "shop.example", Path: "/api/items"}, sdk.RouteResponse{Backend: "shop/api:8080", RewritePath: "/items", SetHeaders: map[string]string{"X-Host": "shop.example"}}},
+		{sdk.RouteRequest{Path: "/", Headers: map[string]string{"X-Canary": "1"}}, sdk.RouteResponse{Backend: "shop/web-canary:http"}},
+		{sdk.RouteRequest{Path: "/missing"}, sdk.RouteResponse{Status: 404}},
+	}
+	for _, tc := range cases {
+		got, err := p.Route(context.Background(), &tc.req)
+		if err != nil || !reflect.DeepEqual(*got, tc.want) {
+			t.Errorf("%+v: got %+v, %v; want %+v", tc.req, got, err, tc.want)
+		}
 	}
 }

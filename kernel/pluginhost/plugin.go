@@ -483,6 +483,19 @@ func (p *Plugin) Admit(ctx context.Context, req *sdk.AdmissionRequest) (*sdk.Adm
 	return resp, nil
 }
 
+// Route runs the plugin's router export on one request.
+func (p *Plugin) Route(ctx context.Context, req *sdk.RouteRequest) (*sdk.RouteResponse, error) {
+	out, err := p.Call(ctx, "route", req.MarshalWire())
+	if err != nil {
+		return nil, err
+	}
+	resp := &sdk.RouteResponse{}
+	if err := resp.UnmarshalWire(out); err != nil {
+		return nil, fmt.Errorf("%w: route: bad response: %v", ErrGuest, err)
+	}
+	return resp, nil
+}
+
 // SetGrants replaces the permissions the plugin holds.
 func (p *Plugin) SetGrants(g []sdk.Permission) {
 	p.grantsMu.Lock()

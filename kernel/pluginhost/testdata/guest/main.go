@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"weft.dev/weft/sdk"
@@ -12,7 +13,16 @@ import (
 var sink [][]byte
 
 func init() {
-	_ = sdk.Register(sdk.Manifest{Name: "guest", Version: "1.0.0"}, sdk.Handlers{
+	_ = sdk.Register(sdk.Manifest{Name: "guest", Version: "1.0.0", Router: &sdk.RouterSpec{Name: "guest", Headers: []string{"X-Canary"}}}, sdk.Handlers{
+		Router: sdk.RouteFunc(func(c *sdk.Client, req sdk.RouteRequest) sdk.RouteResponse {
+			switch {
+			case req.Headers["X-Canary"] == "1":
+				return sdk.RouteResponse{Backend: "shop/web-canary:http"}
+			case strings.HasPrefix(req.Path, "/api/"):
+				return sdk.RouteResponse{Backend: "shop/api:8080", RewritePath: strings.TrimPrefix(req.Path, "/api"), SetHeaders: map[string]string{"X-Host": req.Host}}
+			}
+			return sdk.RouteResponse{Status: 404}
+		}),
 		Reconciler: sdk.ReconcileFunc(func(c *sdk.Client, req sdk.ReconcileRequest) (sdk.ReconcileResult, error) {
 			switch req.Name {
 			case "panic":
