@@ -9,8 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
