@@ -30,6 +30,7 @@ import (
 	"weft.dev/weft/kernel/pluginhost"
 	"weft.dev/weft/kernel/plugins"
 	"weft.dev/weft/kernel/registry"
+	"weft.dev/weft/kernel/scheduler"
 	"weft.dev/weft/store"
 )
 
@@ -166,6 +167,7 @@ func New(cfg Config) (_ *Kernel, err error) {
 		MaxReadOnlyInflight: cfg.MaxReadOnlyInflight,
 	})
 	k.api.HandleSubresource(plugins.UploadSubresource(k.modules))
+	k.api.HandleSubresource(scheduler.BindingSubresource(k.objects))
 	k.srv = &http.Server{
 		Handler:           k.api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
