@@ -71,8 +71,8 @@ type Scheduler struct {
 	queue *Queue
 
 	mu     sync.Mutex
-	stats  Stats
-	known  map[string]bool // profiles seen on pods, for logging an unknown one once
+	stats  map[string]*Stats // by profile
+	known  map[string]bool   // profiles seen on pods, for logging an unknown one once
 	events *eventWriter
 }
 
@@ -95,20 +95,43 @@ func New(cfg Config) *Scheduler {
 	if cfg.FieldManager == "" {
 		cfg.FieldManager = "weft-scheduler"
 	}
-	return &Scheduler{cfg: cfg, log: cfg.Logger.With("component", "scheduler"), queue: NewQueue(cfg.Queue), known: map[string]bool{},
+	return &Scheduler{cfg: cfg, log: cfg.Logger.With("component", "scheduler"), queue: NewQueue(cfg.Queue), known: map[string]bool{}, stats: map[string]*Stats{},
 		events: &eventWriter{svc: cfg.Objects, component: cfg.FieldManager, ch: make(chan eventReq, 4096)}}
 }
 
-// Stats reports the scheduler's counters.
+// Stats reports the scheduler's counters, over all profiles.
 func (s *Scheduler) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stats
+	var t Stats
+	for _, st := range s.stats {
+		t.Attempts += st.Attempts
+		t.Bound += st.Bound
+		t.Unschedulable += st.Unschedulable
+		t.BindConflicts += st.BindConflicts
+		t.Errors += st.Errors
+	}
+	return t
 }
 
-func (s *Scheduler) count(f func(*Stats)) {
+// ProfileStats reports the counters of one profile.
+func (s *Scheduler) ProfileStats(profile string) Stats {
 	s.mu.Lock()
-	f(&s.stats)
+	defer s.mu.Unlock()
+	if st := s.stats[profile]; st != nil {
+		return *st
+	}
+	return Stats{}
+}
+
+func (s *Scheduler) count(profile string, f func(*Stats)) {
+	s.mu.Lock()
+	st := s.stats[profile]
+	if st == nil {
+		st = &Stats{}
+		s.stats[profile] = st
+	}
+	f(st)
 	s.mu.Unlock()
 }
 
@@ -219,14 +242,14 @@ func (s *Scheduler) schedule(ctx context.Context, podsKind *registry.Entry, batc
 		for i, p := range qps {
 			objs[i] = p.Obj.(*unstructured.Unstructured)
 		}
-		s.count(func(st *Stats) { st.Attempts += int64(len(qps)) })
+		s.count(profile, func(st *Stats) { st.Attempts += int64(len(qps)) })
 		decisions, err := policy.Schedule(ctx, objs)
 		if err == nil && len(decisions) != len(qps) {
 			err = fmt.Errorf("policy answered %d pods of %d", len(decisions), len(qps))
 		}
 		if err != nil {
 			s.log.Warn("scheduler policy failed; its pods are retried", "profile", profile, "err", err)
-			s.count(func(st *Stats) { st.Errors++ })
+			s.count(profile, func(st *Stats) { st.Errors++ })
 			for _, p := range qps {
 				s.queue.Requeue(p.Key)
 			}
@@ -276,7 +299,7 @@ func (s *Scheduler) bind(ctx context.Context, podsKind *registry.Entry, policy P
 	for i, d := range decisions {
 		p := qps[i]
 		if d.Node == "" {
-			s.count(func(st *Stats) { st.Unschedulable++ })
+			s.count(p.Profile, func(st *Stats) { st.Unschedulable++ })
 			s.queue.Unschedulable(p.Key)
 			wg.Add(1)
 			go func() { defer wg.Done(); s.reportUnschedulable(ctx, podsKind, p, d.Message) }()
@@ -290,19 +313,19 @@ func (s *Scheduler) bind(ctx context.Context, podsKind *registry.Entry, policy P
 			err := Bind(ctx, s.cfg.Objects, podsKind, Binding{Namespace: ns, Name: name, UID: types.UID(p.UID), Node: d.Node}, s.cfg.FieldManager)
 			switch {
 			case err == nil:
-				s.count(func(st *Stats) { st.Bound++ })
+				s.count(p.Profile, func(st *Stats) { st.Bound++ })
 				s.queue.Done(p.Key)
 				s.events.write(ctx, p, "Normal", "Scheduled", fmt.Sprintf("Successfully assigned %s to %s", p.Key, d.Node))
 			case apierrors.IsConflict(err) || apierrors.IsNotFound(err):
 				// Bound by someone else, changed or gone: never bound twice.
-				s.count(func(st *Stats) { st.BindConflicts++ })
+				s.count(p.Profile, func(st *Stats) { st.BindConflicts++ })
 				s.queue.Done(p.Key)
 				lostMu.Lock()
 				lost = append(lost, p.Key)
 				lostMu.Unlock()
 			default:
 				s.log.Warn("bind", "pod", p.Key, "node", d.Node, "err", err)
-				s.count(func(st *Stats) { st.Errors++ })
+				s.count(p.Profile, func(st *Stats) { st.Errors++ })
 				s.queue.Requeue(p.Key)
 				lostMu.Lock()
 				lost = append(lost, p.Key)

@@ -11,8 +11,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"weft.dev/weft/kernel/kerneltest"
+	"weft.dev/weft/kernel/objects"
+	"weft.dev/weft/kernel/registry"
 	"weft.dev/weft/kernel/scheduler"
 )
 
@@ -233,5 +237,93 @@ func waitUntil(t *testing.T, what string, f func() error) {
 			t.Fatalf("%s: %v", what, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type policies map[string]scheduler.Policy
+
+func (p policies) Policy(name string) (scheduler.Policy, bool) {
+	pol, ok := p[name]
+	return pol, ok
+}
+
+// SchedulerProfile objects pick the policy, kubectl-style: patching spec.policy swaps
+// it for the next pods, shadows are counted, and the status says so.
+func TestProfiles(t *testing.T) {
+	c := kerneltest.Start(t, kerneltest.Options{Kinds: []registry.Kind{scheduler.ProfileKind()}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := policies{"spread": newSlots(1, "n1", "n2", "n3"), "pack": newSlots(100, "n9")}
+	pm := scheduler.NewProfileManager(c.Kernel.Objects(), src, nil, nil)
+	uctx := objects.WithUser(ctx, objects.User{Name: "test", Groups: []string{"system:masters"}})
+	if err := pm.EnsureDefault(uctx, "spread"); err != nil {
+		t.Fatal(err)
+	}
+	s := scheduler.New(scheduler.Config{Objects: c.Kernel.Objects(), Profiles: pm})
+	done := make(chan struct{}, 2)
+	go func() { _ = s.Run(ctx); done <- struct{}{} }()
+	go func() { _ = pm.Run(ctx, s.ProfileStats, 50*time.Millisecond); done <- struct{}{} }()
+	defer func() { cancel(); <-done; <-done }()
+
+	pods := c.Client.CoreV1().Pods("default")
+	create := func(name string) {
+		if _, err := pods.Create(ctx, pod(name), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodeOf := func(name string) string {
+		p, _ := pods.Get(ctx, name, metav1.GetOptions{})
+		if p == nil {
+			return ""
+		}
+		return p.Spec.NodeName
+	}
+	create("a1")
+	waitUntil(t, "a1 spread", func() error {
+		if n := nodeOf("a1"); n != "n1" {
+			return fmt.Errorf("on %q", n)
+		}
+		return nil
+	})
+	profiles := c.Dynamic.Resource(schema.GroupVersionResource{Group: "weft.dev", Version: "v1alpha1", Resource: "schedulerprofiles"})
+	patch := `{"spec":{"policy":"pack","shadows":["spread"]}}`
+	if _, err := profiles.Patch(ctx, "default-scheduler", types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the swap seen", func() error { // the manager learns of it from its watch
+		obj, err := profiles.Get(ctx, "default-scheduler", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if p, _, _ := unstructured.NestedString(obj.Object, "status", "policy"); p != "pack" {
+			return fmt.Errorf("status policy %q", p)
+		}
+		return nil
+	})
+	create("b1")
+	create("b2")
+	waitUntil(t, "packed after the swap", func() error {
+		if nodeOf("b1") != "n9" || nodeOf("b2") != "n9" {
+			return fmt.Errorf("b1 on %q, b2 on %q", nodeOf("b1"), nodeOf("b2"))
+		}
+		return nil
+	})
+	waitUntil(t, "profile status", func() error {
+		obj, err := profiles.Get(ctx, "default-scheduler", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		st, _ := obj.Object["status"].(map[string]any)
+		sh, _ := st["shadows"].([]any)
+		if st["policy"] != "pack" || st["ready"] != true || st["bound"] != int64(3) || len(sh) != 1 {
+			return fmt.Errorf("status %v", st)
+		}
+		if d, _ := sh[0].(map[string]any)["disagreed"].(int64); d != 2 {
+			return fmt.Errorf("shadow %v", sh[0])
+		}
+		return nil
+	})
+	if got := pm.ShadowCounts("spread")["default-scheduler"]; got != [2]int64{0, 2} {
+		t.Fatalf("shadow counts %v", got)
 	}
 }
