@@ -25,13 +25,18 @@ type Decision struct {
 	// Message explains an unschedulable pod, in kube-scheduler's words
 	// ("0/5 nodes are available: 3 Insufficient cpu, ...").
 	Message string
+	// Err, when set, says the policy could not consider the pod at all (it has not
+	// seen it yet); the pod is retried after a backoff rather than reported.
+	Err string
 }
 
 // Policy places pods. A policy keeps its own view of nodes and pods; Schedule assumes
 // the pods it places onto their nodes in that view, and Forget undoes assumptions the
-// host did not carry out (a lost bind, a shadow's decisions).
+// host did not carry out (a lost bind). Shadow decides as Schedule does but assumes
+// nothing: a shadow policy's view must follow what the active policy binds.
 type Policy interface {
 	Schedule(ctx context.Context, pods []*unstructured.Unstructured) ([]Decision, error)
+	Shadow(ctx context.Context, pods []*unstructured.Unstructured) ([]Decision, error)
 	Forget(ctx context.Context, keys []string) error
 }
 
@@ -260,29 +265,25 @@ func (s *Scheduler) schedule(ctx context.Context, podsKind *registry.Entry, batc
 	}
 }
 
-// shadow asks the profile's shadow policies about the same pods, counts where they
-// agree with the active policy, and has them forget their decisions.
+// shadow asks the profile's shadow policies about the same pods and counts where they
+// agree with the active policy.
 func (s *Scheduler) shadow(ctx context.Context, profile string, objs []*unstructured.Unstructured, active []Decision) {
 	for _, sh := range s.cfg.Profiles.Shadows(profile) {
-		theirs, err := sh.Policy.Schedule(ctx, objs)
+		theirs, err := sh.Policy.Shadow(ctx, objs)
 		if err != nil || len(theirs) != len(active) {
 			s.log.Warn("shadow policy failed", "profile", profile, "shadow", sh.Name, "err", err)
 			continue
 		}
 		agreed, disagreed := 0, 0
-		var keys []string
 		for i := range active {
+			if active[i].Err != "" || theirs[i].Err != "" {
+				continue
+			}
 			if theirs[i].Node == active[i].Node {
 				agreed++
 			} else {
 				disagreed++
 			}
-			if theirs[i].Node != "" {
-				keys = append(keys, theirs[i].Key)
-			}
-		}
-		if len(keys) > 0 {
-			_ = sh.Policy.Forget(ctx, keys)
 		}
 		if sh.Record != nil {
 			sh.Record(agreed, disagreed)
@@ -298,6 +299,11 @@ func (s *Scheduler) bind(ctx context.Context, podsKind *registry.Entry, policy P
 	var lost []string
 	for i, d := range decisions {
 		p := qps[i]
+		if d.Err != "" {
+			s.log.Debug("policy could not consider pod; retried", "pod", p.Key, "err", d.Err)
+			s.queue.Requeue(p.Key)
+			continue
+		}
 		if d.Node == "" {
 			s.count(p.Profile, func(st *Stats) { st.Unschedulable++ })
 			s.queue.Unschedulable(p.Key)

@@ -62,6 +62,16 @@ func (s *slots) Schedule(_ context.Context, pods []*unstructured.Unstructured) (
 	return out, nil
 }
 
+func (s *slots) Shadow(ctx context.Context, pods []*unstructured.Unstructured) ([]scheduler.Decision, error) {
+	ds, err := s.Schedule(ctx, pods)
+	var keys []string
+	for _, d := range ds {
+		keys = append(keys, d.Key)
+	}
+	_ = s.Forget(ctx, keys)
+	return ds, err
+}
+
 func (s *slots) Forget(_ context.Context, keys []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
