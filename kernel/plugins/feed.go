@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"weft.dev/weft/kernel/objects"
@@ -113,7 +114,13 @@ func (f *feeder) fed(w *watched, rv string) {
 func (f *feeder) awaitFed(ctx context.Context, wl *writeLog) {
 	wl.mu.Lock()
 	defer wl.mu.Unlock()
-	if len(wl.revs) == 0 {
+	f.awaitRevisions(ctx, wl.revs)
+}
+
+// awaitRevisions waits until each watched kind in revs has been fed up to its
+// revision, or readYourWrites passes.
+func (f *feeder) awaitRevisions(ctx context.Context, revs map[schema.GroupVersionKind]int64) {
+	if len(revs) == 0 {
 		return
 	}
 	deadline := time.Now().Add(readYourWrites)
@@ -128,7 +135,7 @@ func (f *feeder) awaitFed(ctx context.Context, wl *writeLog) {
 	f.fedMu.Lock()
 	defer f.fedMu.Unlock()
 	for _, w := range f.watched {
-		want, ok := wl.revs[w.entry.Kind.GVK()]
+		want, ok := revs[w.entry.Kind.GVK()]
 		for ok && w.fedRev < want && ctx.Err() == nil && time.Now().Before(deadline) {
 			f.fedCond.Wait()
 		}
