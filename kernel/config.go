@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/version"
 
+	"weft.dev/weft/kernel/nodes"
 	"weft.dev/weft/kernel/objects"
 	"weft.dev/weft/kernel/registry"
 )
@@ -46,4 +47,12 @@ type Config struct {
 	PluginStatusInterval time.Duration
 	// ShutdownTimeout bounds a graceful stop; 0 means 10s.
 	ShutdownTimeout time.Duration
+
+	// NodeAddr, when set, starts the node link (kernel/nodes) on this UDP address
+	// (":7443"; port 0 picks a free one), writes DATA/join for nodes, and serves
+	// pods/log and pods/exec. Empty: no node machinery.
+	NodeAddr string
+	// Nodes tunes the node machinery (cluster CIDR, grace period, eviction timeout,
+	// advertised address, ...); New sets its DataDir, Addr, CA, Objects and Logger.
+	Nodes nodes.Config
 }

@@ -25,6 +25,7 @@ import (
 	"weft.dev/weft/kernel/admission"
 	"weft.dev/weft/kernel/apiserver"
 	"weft.dev/weft/kernel/gc"
+	"weft.dev/weft/kernel/nodes"
 	"weft.dev/weft/kernel/objects"
 	"weft.dev/weft/kernel/pki"
 	"weft.dev/weft/kernel/pluginhost"
@@ -58,6 +59,7 @@ type Kernel struct {
 	listener  net.Listener
 	srv       *http.Server
 	metrics   *prometheus.Registry
+	nodes     *nodes.Manager // nil without Config.NodeAddr
 }
 
 // New prepares a kernel: it creates or loads the data dir, certificates, store and
@@ -167,6 +169,19 @@ func New(cfg Config) (_ *Kernel, err error) {
 		MaxReadOnlyInflight: cfg.MaxReadOnlyInflight,
 	})
 	k.api.HandleSubresource(plugins.UploadSubresource(k.modules))
+	if cfg.NodeAddr != "" {
+		nc := cfg.Nodes
+		nc.DataDir, nc.Addr, nc.CA, nc.Objects, nc.Logger = cfg.DataDir, cfg.NodeAddr, k.ca, k.objects, cfg.Logger
+		if nc.ExtraSANs == nil {
+			nc.ExtraSANs = cfg.ExtraSANs
+		}
+		if k.nodes, err = nodes.New(nc); err != nil {
+			return nil, err
+		}
+		for _, sr := range k.nodes.Subresources() {
+			k.api.HandleSubresource(sr)
+		}
+	}
 	k.api.HandleSubresource(scheduler.BindingSubresource(k.objects))
 	k.srv = &http.Server{
 		Handler:           k.api.Handler(),
@@ -211,6 +226,10 @@ func (k *Kernel) namespaceLabels(ctx context.Context, name string) (map[string]s
 	}
 	return ns.GetLabels(), nil
 }
+
+// Nodes is the node machinery (node link, lifecycle, log and exec); nil unless
+// Config.NodeAddr is set.
+func (k *Kernel) Nodes() *nodes.Manager { return k.nodes }
 
 // Registry is the kind registry.
 func (k *Kernel) Registry() *registry.Registry { return k.reg }
@@ -261,6 +280,11 @@ func (k *Kernel) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = k.gc.Run(ctx) }()
 	go func() { defer wg.Done(); k.compactLoop(ctx) }()
+	if k.nodes != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = k.nodes.Run(ctx) }()
+		k.srv.RegisterOnShutdown(k.nodes.CloseStreams)
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- k.srv.ServeTLS(k.listener, "", "") }()
@@ -290,6 +314,9 @@ func (k *Kernel) Run(ctx context.Context) error {
 func (k *Kernel) close() {
 	if k.listener != nil {
 		_ = k.listener.Close()
+	}
+	if k.nodes != nil {
+		_ = k.nodes.Close()
 	}
 	if k.audit != nil {
 		_ = k.audit.Close()

@@ -546,6 +546,60 @@ func (c *Client) Watch(ctx context.Context, kind string, from uint64, h func(Eve
 	}
 }
 
+// Request sends one request to the kernel's request hook on a node-opened stream and
+// returns its response. It waits for a live connection, but it does not retry a
+// request whose connection failed midway: the caller knows whether it is safe to
+// repeat. A refusal by the hook matches ErrRequestFailed; an oversized request or
+// response matches ErrFrameTooLarge.
+func (c *Client) Request(ctx context.Context, req []byte) ([]byte, error) {
+	if len(req) > c.cfg.MaxFrameSize {
+		return nil, frameTooLarge("request", len(req), c.cfg.MaxFrameSize)
+	}
+	s, err := c.live(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("nodelink: request: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		st.CancelRead(streamCodeCancel)
+		st.CancelWrite(streamCodeCancel)
+	})
+	defer stop()
+	werr := writeFrame(st, frameRequest, req, c.cfg.MaxFrameSize)
+	if werr == nil {
+		_ = st.Close()
+	}
+	// Even when the write failed the server may have said why (a request over its
+	// limit is refused with an error frame and STOP_SENDING).
+	fr := newFrameReader(st, c.cfg.MaxFrameSize)
+	t, p, err := fr.next()
+	if err != nil {
+		st.CancelRead(streamCodeCancel)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if werr != nil {
+			err = werr
+		}
+		var se *quic.StreamError
+		if errors.As(err, &se) && se.ErrorCode == streamCodeFrameTooLarge {
+			return nil, fmt.Errorf("%w: request of %d bytes refused by the server: %v", ErrFrameTooLarge, len(req), err)
+		}
+		return nil, fmt.Errorf("nodelink: request: %w", err)
+	}
+	st.CancelRead(streamCodeCancel)
+	if t == frameResponse {
+		return p, nil
+	}
+	if err := decodeAs(t, p, frameResponse, nil); err != nil {
+		return nil, fmt.Errorf("nodelink: request: %w", err)
+	}
+	return nil, fmt.Errorf("%w: unexpected %s frame", ErrProtocol, t)
+}
+
 // session is one mutual-TLS connection with its control stream.
 type session struct {
 	c       *Client

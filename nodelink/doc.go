@@ -30,6 +30,9 @@
 //   - Two liveness checks: QUIC's idle timeout catches a vanished node or path (5-6 s),
 //     application heartbeats catch an agent that is stuck while its QUIC stack lives
 //     (3 missed). Both fit a 15 s NotReady budget.
+//   - Node writes travel on node-opened request streams, one request and one response
+//     each, so a slow write never holds a watch and the kernel's handler needs no
+//     second connection or credential (ServerConfig.Request, Client.Request).
 //   - Control messages are JSON (rare, easy to debug); events are binary (hot path), and
 //     the server batches queued events into one stream write.
 package nodelink

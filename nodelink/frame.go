@@ -47,6 +47,8 @@ const (
 	frameEvent     frameType = 0x21
 	frameOpen      frameType = 0x30
 	frameOpenAck   frameType = 0x31
+	frameRequest   frameType = 0x40
+	frameResponse  frameType = 0x41
 )
 
 func (t frameType) String() string {
@@ -75,6 +77,10 @@ func (t frameType) String() string {
 		return "open"
 	case frameOpenAck:
 		return "open-ack"
+	case frameRequest:
+		return "request"
+	case frameResponse:
+		return "response"
 	}
 	return fmt.Sprintf("type-%#x", uint8(t))
 }
@@ -105,6 +111,7 @@ const (
 	codeFrameTooLarge = "frame_too_large"
 	codeNoHandler     = "no_handler"
 	codeInternal      = "internal"
+	codeRequestFailed = "request_failed"
 )
 
 // Sentinel errors. Callers match them with errors.Is.
@@ -127,6 +134,8 @@ var (
 	ErrNotConnected = errors.New("nodelink: node not connected")
 	// ErrProtocol: the peer sent something the protocol does not allow.
 	ErrProtocol = errors.New("nodelink: protocol error")
+	// ErrRequestFailed: the server's request hook returned an error for a node request.
+	ErrRequestFailed = errors.New("nodelink: request failed")
 	// ErrClosed: the client or server was closed.
 	ErrClosed = errors.New("nodelink: closed")
 )
@@ -154,6 +163,8 @@ func (e *RemoteError) Is(target error) bool {
 		return e.Code == codeVersion
 	case ErrNoHandler:
 		return e.Code == codeNoHandler
+	case ErrRequestFailed:
+		return e.Code == codeRequestFailed
 	}
 	return false
 }

@@ -493,3 +493,77 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 		t.Fatalf("resumed from %v, want 10", calls)
 	}
 }
+
+func TestNodeRequest(t *testing.T) {
+	e := newEnv(t, func(cfg *ServerConfig) {
+		cfg.MaxFrameSize = 64 << 10
+		cfg.Request = func(ctx context.Context, node string, req []byte) ([]byte, error) {
+			switch {
+			case string(req) == "fail":
+				return nil, errors.New("refused on purpose")
+			case string(req) == "big":
+				return make([]byte, 100<<10), nil
+			}
+			return append([]byte(node+":"), req...), nil
+		}
+	})
+	cfg := e.clientConfig("node-r")
+	cfg.MaxFrameSize = 64 << 10
+	c := e.dial(cfg)
+	ctx := testCtx(t, 10*time.Second)
+
+	got, err := c.Request(ctx, []byte("hello"))
+	if err != nil || string(got) != "node-r:hello" {
+		t.Fatalf("request: %q, %v", got, err)
+	}
+	// Concurrent requests run on their own streams.
+	errs := make(chan error, 20)
+	for i := range 20 {
+		go func() {
+			msg := []byte{byte('a' + i)}
+			got, err := c.Request(ctx, msg)
+			if err == nil && string(got) != "node-r:"+string(msg) {
+				err = errors.New("wrong answer " + string(got))
+			}
+			errs <- err
+		}()
+	}
+	for range 20 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Request(ctx, []byte("fail")); !errors.Is(err, ErrRequestFailed) || !strings.Contains(err.Error(), "refused on purpose") {
+		t.Fatalf("refused request: %v", err)
+	}
+	if _, err := c.Request(ctx, []byte("big")); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("oversized response: %v", err)
+	}
+	if _, err := c.Request(ctx, make([]byte, 65<<10)); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("oversized request: %v", err)
+	}
+	// The server's limit holds even for a client with a larger one.
+	cfg2 := e.clientConfig("node-s")
+	cfg2.MaxFrameSize = 1 << 20
+	c2 := e.dial(cfg2)
+	if _, err := c2.Request(ctx, make([]byte, 65<<10)); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("request over the server's limit: %v", err)
+	}
+	// And the connection survives all of that.
+	if got, err := c2.Request(ctx, []byte("still")); err != nil || string(got) != "node-s:still" {
+		t.Fatalf("after refusals: %q %v", got, err)
+	}
+	if got, err := c.Request(ctx, []byte("still")); err != nil || string(got) != "node-r:still" {
+		t.Fatalf("after refusals: %q %v", got, err)
+	}
+}
+
+func TestNodeRequestWithoutHook(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.dial(e.clientConfig("node-q"))
+	_, err := c.Request(testCtx(t, 10*time.Second), []byte("x"))
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Code != codeBadRequest {
+		t.Fatalf("request to a server without a hook: %v", err)
+	}
+}

@@ -100,6 +100,13 @@ type ServerConfig struct {
 	MaxFrameSize      int
 
 	Watch WatchSource
+	// Request answers node-opened request streams: one request payload in, one
+	// response payload out (both at most MaxFrameSize). An error reaches the node as
+	// an error frame with code request_failed (ErrRequestFailed). ctx ends with the
+	// connection or after RequestTimeout. Nil refuses request streams.
+	Request func(ctx context.Context, node string, req []byte) ([]byte, error)
+	// RequestTimeout bounds one Request call; default 30 s.
+	RequestTimeout time.Duration
 
 	// Hooks run on the connection's goroutines and must not block.
 	OnConnect    func(node string)
@@ -173,6 +180,9 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	}
 	if cfg.MaxFrameSize <= 0 {
 		cfg.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -449,6 +459,8 @@ func (s *Server) serveStream(sc *serverConn, st *quic.Stream) {
 		s.serveControl(sc, st, fr, p)
 	case frameWatch:
 		s.serveWatch(sc, st, fr, p)
+	case frameRequest:
+		s.serveRequest(sc, st, p)
 	default:
 		rejectStream(st, streamCodeProtocol, codeBadRequest, fmt.Sprintf("a node may not open a stream with a %s frame", t))
 	}
@@ -698,6 +710,49 @@ func (w *eventWriter) close() error {
 	close(w.ch)
 	<-w.done
 	return w.err
+}
+
+// serveRequest answers one node-opened request stream: the request frame has been
+// read; the answer is one response or error frame, then FIN.
+func (s *Server) serveRequest(sc *serverConn, st *quic.Stream, p []byte) {
+	select {
+	case <-sc.hello:
+	case <-sc.conn.Context().Done():
+		return
+	case <-time.After(helloTimeout):
+		rejectStream(st, streamCodeProtocol, codeBadRequest, "request before hello")
+		return
+	}
+	if s.cfg.Request == nil {
+		rejectStream(st, streamCodeProtocol, codeBadRequest, "this server serves no requests")
+		return
+	}
+	// Nothing else may arrive from the node; the stream's read side is done.
+	st.CancelRead(streamCodeCancel)
+	ctx, cancel := context.WithTimeout(sc.conn.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	resp, err := s.cfg.Request(ctx, sc.node, p)
+	_ = st.SetWriteDeadline(time.Now().Add(s.cfg.RequestTimeout))
+	switch {
+	case err != nil:
+		_ = writeError(st, codeRequestFailed, err.Error())
+	case len(resp) > s.cfg.MaxFrameSize:
+		_ = writeError(st, codeFrameTooLarge, frameTooLarge("response", len(resp), s.cfg.MaxFrameSize).Error())
+	default:
+		if werr := writeFrame(st, frameResponse, resp, s.cfg.MaxFrameSize); werr != nil {
+			st.CancelWrite(streamCodeCancel)
+			return
+		}
+	}
+	_ = st.Close()
+}
+
+// RemoteAddr is the address node's newest connection comes from.
+func (s *Server) RemoteAddr(node string) net.Addr {
+	if sc := s.current(node); sc != nil {
+		return sc.conn.RemoteAddr()
+	}
+	return nil
 }
 
 // OpenStream opens a stream to a connected node for logs, exec, port-forward and the
