@@ -71,6 +71,9 @@ func exportRoute(n uint32) uint64 { return run("route", n) }
 //go:wasmexport weft_feed
 func exportFeed(n uint32) uint64 { return run("feed", n) }
 
+//go:wasmexport weft_schedule
+func exportSchedule(n uint32) uint64 { return run("schedule", n) }
+
 type wasmHost struct{}
 
 func (wasmHost) Log(level Level, msg string) {

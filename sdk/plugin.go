@@ -16,6 +16,9 @@ type Handlers struct {
 	Types map[GVK]func() any
 	// Observe, if set, is called for every fed change once the cache holds it.
 	Observe func(EventType, *Object)
+	// Scheduler is the plugin's scheduler policy (the manifest's Scheduler names
+	// it). The host feeds its Snapshot with nodes and pods and calls weft_schedule.
+	Scheduler SchedulerPolicy
 }
 
 // Reconciler brings the object a request names in line with its spec. Reads come
@@ -125,6 +128,7 @@ var registered struct {
 	manifest Manifest
 	handlers Handlers
 	client   *Client
+	snapshot *Snapshot
 	done     bool
 }
 
@@ -151,6 +155,7 @@ func dispatch(h Host, op string, in []byte) ([]byte, error) {
 			cache.Observe(registered.handlers.Observe)
 		}
 		registered.client = NewClient(h, cache)
+		registered.snapshot = NewSnapshot()
 	}
 	c := registered.client
 	switch op {
@@ -174,12 +179,27 @@ func dispatch(h Host, op string, in []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		sched := registered.handlers.Scheduler != nil
 		for _, ev := range evs {
+			if sched && (ev.Type == Synced || IsSnapshotKind(ev.Kind)) {
+				if err := registered.snapshot.Apply(ev); err != nil {
+					return nil, err
+				}
+				// Nodes and pods go to the cache too only if something reads them there.
+				if ev.Type != Synced && registered.handlers.Reconciler == nil && registered.handlers.Types[ev.Kind] == nil {
+					continue
+				}
+			}
 			if err := c.cache.Apply(ev); err != nil {
 				return nil, err
 			}
 		}
 		return nil, nil
+	case "schedule":
+		if registered.handlers.Scheduler == nil {
+			return nil, ErrNoScheduler
+		}
+		return HandleSchedule(registered.snapshot, registered.handlers.Scheduler, in)
 	case "admit":
 		if registered.handlers.Admitter == nil {
 			return nil, errors.New("sdk: plugin has no admitter")
