@@ -14,7 +14,7 @@ SYSTEM_PKGS := containerd runc containernetworking-plugins busybox-static
 BENCH_PKGS  := etcd-server
 
 # First-party plugins, built for WebAssembly and embedded in the binary.
-PLUGINS     := core apps
+PLUGINS     := core apps defaultpolicy binpack
 PLUGIN_WASM := $(PLUGINS:%=plugins/builtin/wasm/%.wasm)
 
 .PHONY: all build plugins test run bench deps deps-bench clean

@@ -29,6 +29,9 @@ type Config struct {
 	// Builtins are first-party plugin modules by name, installed on first start (see
 	// plugins.Manager.InstallBuiltins).
 	Builtins map[string][]byte
+	// DefaultSchedulerPolicy is the plugin the default-scheduler profile is created
+	// with on first start; empty creates no profile.
+	DefaultSchedulerPolicy string
 	// PluginCompileCache is where compiled plugin modules are cached; empty means
 	// DATA/plugins/cache. Kernels may share one.
 	PluginCompileCache string

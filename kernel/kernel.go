@@ -60,6 +60,8 @@ type Kernel struct {
 	srv       *http.Server
 	metrics   *prometheus.Registry
 	nodes     *nodes.Manager // nil without Config.NodeAddr
+	sched     *scheduler.Scheduler
+	profiles  *scheduler.ProfileManager
 }
 
 // New prepares a kernel: it creates or loads the data dir, certificates, store and
@@ -107,7 +109,7 @@ func New(cfg Config) (_ *Kernel, err error) {
 	k.metrics.MustRegister(storeCollector{k.store})
 
 	k.reg = registry.New()
-	if err := k.reg.Register(append([]registry.Kind{plugins.Kind()}, cfg.Kinds...)...); err != nil {
+	if err := k.reg.Register(append([]registry.Kind{plugins.Kind(), scheduler.ProfileKind()}, cfg.Kinds...)...); err != nil {
 		return nil, err
 	}
 	// Plugins' hooks run after the built-in admission rules. Namespace selectors read
@@ -139,10 +141,16 @@ func New(cfg Config) (_ *Kernel, err error) {
 	if k.audit, err = plugins.OpenAuditLog(filepath.Join(cfg.DataDir, "audit", "plugins.jsonl"), 0, cfg.Logger); err != nil {
 		return nil, err
 	}
+	// The scheduler and the plugin manager refer to each other: the manager runs the
+	// policies the scheduler asks, and tells it when they see changes.
 	k.plugins = plugins.NewManager(plugins.ManagerConfig{
 		Objects: k.objects, Engine: k.engine, Modules: k.modules, Admission: k.admission,
 		Auditor: k.audit, Logger: cfg.Logger, StatusInterval: cfg.PluginStatusInterval,
+		ClusterEvent: func() { k.sched.ClusterEvent() },
+		StatusExtra:  k.shadowStatus,
 	})
+	k.profiles = scheduler.NewProfileManager(k.objects, k.plugins, cfg.Logger, newShadowCounter(k.metrics))
+	k.sched = scheduler.New(scheduler.Config{Objects: k.objects, Profiles: k.profiles, Logger: cfg.Logger})
 
 	if k.listener, err = listen(cfg.APIAddr); err != nil {
 		return nil, err
@@ -277,9 +285,18 @@ func (k *Kernel) Run(ctx context.Context) error {
 		wg.Wait()
 		return err
 	}
-	wg.Add(2)
+	if k.cfg.DefaultSchedulerPolicy != "" {
+		if err := k.profiles.EnsureDefault(objects.WithUser(ctx, objects.User{Name: "system:apiserver", Groups: []string{"system:masters"}, Agent: "weft"}), k.cfg.DefaultSchedulerPolicy); err != nil {
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("default scheduler profile: %w", err)
+		}
+	}
+	wg.Add(4)
 	go func() { defer wg.Done(); _ = k.gc.Run(ctx) }()
 	go func() { defer wg.Done(); k.compactLoop(ctx) }()
+	go func() { defer wg.Done(); _ = k.sched.Run(ctx) }()
+	go func() { defer wg.Done(); _ = k.profiles.Run(ctx, k.sched.ProfileStats, 5*time.Second) }()
 	if k.nodes != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = k.nodes.Run(ctx) }()
@@ -309,6 +326,27 @@ func (k *Kernel) Run(ctx context.Context) error {
 	wg.Wait()
 	return err
 }
+
+// shadowStatus adds a plugin's agreement as a shadow scheduler policy to its status.
+func (k *Kernel) shadowStatus(plugin string, st map[string]any) {
+	counts := k.profiles.ShadowCounts(plugin)
+	if len(counts) == 0 {
+		delete(st, "shadow")
+		return
+	}
+	var out []any
+	for profile, c := range counts {
+		e := map[string]any{"profile": profile, "agreed": c[0], "disagreed": c[1]}
+		if c[0]+c[1] > 0 {
+			e["agreement"] = float64(c[0]) / float64(c[0]+c[1])
+		}
+		out = append(out, e)
+	}
+	st["shadow"] = out
+}
+
+// Scheduler returns the kernel's scheduler.
+func (k *Kernel) Scheduler() *scheduler.Scheduler { return k.sched }
 
 // close releases what New acquired, in reverse order.
 func (k *Kernel) close() {

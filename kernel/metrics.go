@@ -59,3 +59,17 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descWatchers, prometheus.GaugeValue, float64(s.UnsyncedWatchers), "unsynced")
 	ch <- prometheus.MustNewConstMetric(descWatchers, prometheus.GaugeValue, float64(s.SlowWatchers), "slow")
 }
+
+// newShadowCounter exports how often shadow scheduler policies agree with the active
+// one, per profile and shadow.
+func newShadowCounter(reg prometheus.Registerer) func(profile, shadow string, agreed, disagreed int) {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "weft_scheduler_shadow_decisions_total",
+		Help: "Decisions of shadow scheduler policies, by whether they agreed with the profile's active policy.",
+	}, []string{"profile", "shadow", "outcome"})
+	reg.MustRegister(c)
+	return func(profile, shadow string, agreed, disagreed int) {
+		c.WithLabelValues(profile, shadow, "agree").Add(float64(agreed))
+		c.WithLabelValues(profile, shadow, "disagree").Add(float64(disagreed))
+	}
+}

@@ -185,7 +185,7 @@ func TestGuestErrors(t *testing.T) {
 	if _, err := p.Call(context.Background(), "reconcile", []byte("{not json")); !errors.Is(err, ErrGuest) {
 		t.Fatalf("malformed input: want ErrGuest, got %v", err)
 	}
-	if _, err := p.Call(context.Background(), "schedule", nil); !errors.Is(err, ErrNoExport) {
+	if _, err := p.Call(context.Background(), "no_such_op", nil); !errors.Is(err, ErrNoExport) {
 		t.Fatalf("missing export: want ErrNoExport, got %v", err)
 	}
 	if st := p.Stats(); st.Instances != 1 || st.Degraded {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -83,8 +84,17 @@ func (r *recorder) write(plugin, typ, reason, message string, count int) {
 		"reportingComponent": "weft.dev/plugins",
 		"firstTimestamp":     now, "lastTimestamp": now, "count": int64(count),
 	}}
-	if _, err := r.svc.Create(ctx, e, metav1.NamespaceDefault, ev, objects.WriteOptions{FieldManager: "weft-plugins"}); err != nil {
-		r.log.Warn("plugin event", "plugin", plugin, "reason", reason, "err", err)
+	for {
+		_, err := r.svc.Create(ctx, e, metav1.NamespaceDefault, ev, objects.WriteOptions{FieldManager: "weft-plugins"})
+		if apierrors.IsNotFound(err) && ctx.Err() == nil {
+			// On first start, plugins load before the default namespace exists.
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("plugin event", "plugin", plugin, "reason", reason, "err", err)
+		}
+		return
 	}
 }
 

@@ -54,6 +54,10 @@ const pluginSchema = `{
         "p99Millis": {"type": "number"},
         "observedGeneration": {"type": "integer"},
         "message": {"type": "string"},
+        "shadow": {"type": "array", "description": "For a scheduler policy shadowing a profile's policy: how often it agreed.",
+          "items": {"type": "object", "properties": {
+            "profile": {"type": "string"}, "agreed": {"type": "integer"}, "disagreed": {"type": "integer"},
+            "agreement": {"type": "number"}}}},
         "history": {"type": "array", "description": "Digests this plugin ran before, newest first.",
           "items": {"type": "object", "properties": {
             "digest": {"type": "string"}, "version": {"type": "string"}, "replaced": {"type": "string", "format": "date-time"}}}}

@@ -19,6 +19,7 @@ import (
 	"weft.dev/weft/kernel/objects"
 	"weft.dev/weft/kernel/pluginhost"
 	"weft.dev/weft/kernel/registry"
+	"weft.dev/weft/kernel/scheduler"
 	"weft.dev/weft/sdk"
 )
 
@@ -32,6 +33,12 @@ type ManagerConfig struct {
 	Logger    *slog.Logger
 	// StatusInterval is how often running plugins' status is refreshed; default 5s.
 	StatusInterval time.Duration
+	// ClusterEvent, if set, hears of changes a scheduler policy has taken in that may
+	// let unschedulable pods fit (the scheduler retries them).
+	ClusterEvent func()
+	// StatusExtra, if set, adds fields to a plugin's status (a shadow policy's
+	// agreement, from the scheduler).
+	StatusExtra func(plugin string, status map[string]any)
 }
 
 // Manager makes running plugins match Plugin objects. An upgrade is atomic: the new
@@ -55,6 +62,8 @@ type running struct {
 	plugin      *pluginhost.Plugin
 	spec        pluginSpec
 	controllers *controllerRuntime
+	// policy is the plugin's scheduler policy, fed and ready, if it has one.
+	policy *schedPolicy
 	// swap is how long this version took to replace the one before, once loaded.
 	swap time.Duration
 }
@@ -96,6 +105,17 @@ func (m *Manager) Plugin(name string) (*pluginhost.Plugin, bool) {
 		return nil, false
 	}
 	return r.plugin, true
+}
+
+// Policy implements scheduler.PolicySource: the scheduler policy of a running plugin.
+func (m *Manager) Policy(name string) (scheduler.Policy, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.active[name]
+	if !ok || r.policy == nil {
+		return nil, false
+	}
+	return r.policy, true
 }
 
 // LastSwap reports how long the running version of a plugin took to take over once
@@ -166,11 +186,15 @@ func (m *Manager) initial(ctx context.Context, e *registry.Entry) string {
 	for len(pending) > 0 && ctx.Err() == nil {
 		var failed []unstructured.Unstructured
 		for i := range pending {
-			if err := m.reconcile(ctx, e, &pending[i]); err != nil {
+			if err := m.reconcile(ctx, e, &pending[i], false); err != nil {
 				failed = append(failed, pending[i])
 			}
 		}
 		if len(failed) == len(pending) {
+			// No progress: these fail for good; now say so.
+			for i := range failed {
+				_ = m.reconcile(ctx, e, &failed[i], true)
+			}
 			break
 		}
 		pending = failed
@@ -202,7 +226,7 @@ func (m *Manager) follow(ctx context.Context, e *registry.Entry, w watch.Interfa
 			rv = obj.GetResourceVersion()
 			switch ev.Type {
 			case watch.Added, watch.Modified:
-				_ = m.reconcile(ctx, e, obj)
+				_ = m.reconcile(ctx, e, obj, true)
 			case watch.Deleted:
 				m.unload(obj.GetName())
 			}
@@ -210,8 +234,10 @@ func (m *Manager) follow(ctx context.Context, e *registry.Entry, w watch.Interfa
 	}
 }
 
-// reconcile loads what a Plugin object asks for, unless it runs already.
-func (m *Manager) reconcile(ctx context.Context, e *registry.Entry, obj *unstructured.Unstructured) error {
+// reconcile loads what a Plugin object asks for, unless it runs already. Unless report
+// is set, a failure is only returned: the caller will try again (a plugin whose kinds
+// come from another that is not loaded yet).
+func (m *Manager) reconcile(ctx context.Context, e *registry.Entry, obj *unstructured.Unstructured, report bool) error {
 	name := obj.GetName()
 	var ps pluginSpec
 	raw, _ := json.Marshal(obj.Object["spec"])
@@ -226,6 +252,10 @@ func (m *Manager) reconcile(ctx context.Context, e *registry.Entry, obj *unstruc
 		return nil
 	}
 	if err := m.load(ctx, name, ps); err != nil {
+		if !report {
+			m.log.Debug("plugin not loaded yet", "plugin", name, "err", err)
+			return err
+		}
 		m.log.Warn("plugin not loaded", "plugin", name, "module", ps.Module, "err", err)
 		phase, reason := "Failed", "LoadFailed"
 		if cur != nil {
@@ -302,6 +332,14 @@ func (m *Manager) load(ctx context.Context, name string, ps pluginSpec) error {
 	m.mu.Lock()
 	old := m.active[name]
 	m.mu.Unlock()
+	// A scheduler policy is fed before it takes over, while the old one keeps
+	// deciding: it must know every node and pod before its first decision.
+	var policy *schedPolicy
+	if p.Manifest.Scheduler != nil {
+		if policy, err = startSchedPolicy(m.runCtx, m.cfg.Objects, p, m.log, m.cfg.ClusterEvent); err != nil {
+			return fail(err)
+		}
+	}
 	// The old version's controllers stop before the new one's start, so no two
 	// versions reconcile the same object at once; the new one resyncs every key.
 	if old != nil {
@@ -312,10 +350,13 @@ func (m *Manager) load(ctx context.Context, name string, ps pluginSpec) error {
 		if old != nil {
 			old.controllers, _ = startControllers(m.runCtx, m.cfg.Objects, old.plugin, m.log)
 		}
+		if policy != nil {
+			policy.stop()
+		}
 		return fail(err)
 	}
 	m.mu.Lock()
-	r := &running{plugin: p, spec: ps, controllers: ctrl}
+	r := &running{plugin: p, spec: ps, controllers: ctrl, policy: policy}
 	m.active[name] = r
 	m.mu.Unlock()
 	if err := m.cfg.Admission.Set(name, hooks); err != nil {
@@ -327,7 +368,12 @@ func (m *Manager) load(ctx context.Context, name string, ps pluginSpec) error {
 	m.mu.Unlock()
 	if old != nil {
 		m.dropKinds(name, kinds)
-		go old.plugin.Close(context.Background())
+		go func() {
+			if old.policy != nil {
+				old.policy.stop() // a decision in flight finishes
+			}
+			old.plugin.Close(context.Background())
+		}()
 	}
 	m.log.Info("plugin running", "plugin", name, "version", p.Manifest.Version, "digest", p.Digest, "swap", swap)
 	return nil
@@ -355,6 +401,9 @@ func (m *Manager) unload(name string) {
 		return
 	}
 	r.controllers.stop()
+	if r.policy != nil {
+		r.policy.stop()
+	}
 	_ = m.cfg.Admission.Set(name, nil)
 	m.dropKinds(name, nil)
 	r.plugin.Close(context.Background())
@@ -450,6 +499,9 @@ func (m *Manager) updateStatus(ctx context.Context, e *registry.Entry, name stri
 		}
 		if p, ok := m.Plugin(name); ok {
 			fillStats(st, p)
+		}
+		if m.cfg.StatusExtra != nil {
+			m.cfg.StatusExtra(name, st)
 		}
 		cur.Object["status"] = st
 		return nil

@@ -179,6 +179,9 @@ func (e *Entry) Cells(obj map[string]any, now time.Time) []any {
 }
 
 func (c *compiledColumn) cell(obj map[string]any, now time.Time) any {
+	if c.Format == FormatPodStatus {
+		return podStatus(obj)
+	}
 	if c.count != nil {
 		n := int64(0)
 		for _, p := range c.count {

@@ -104,6 +104,10 @@ func New(cfg Config) *Scheduler {
 		events: &eventWriter{svc: cfg.Objects, component: cfg.FieldManager, ch: make(chan eventReq, 4096)}}
 }
 
+// ClusterEvent tells the scheduler that something changed that may let unschedulable
+// pods fit, as its policies see it: they are retried.
+func (s *Scheduler) ClusterEvent() { s.queue.MoveAll() }
+
 // Stats reports the scheduler's counters, over all profiles.
 func (s *Scheduler) Stats() Stats {
 	s.mu.Lock()

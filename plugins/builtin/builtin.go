@@ -15,7 +15,7 @@ import (
 var files embed.FS
 
 // Names are the first-party plugins, in the order they depend on each other.
-var Names = []string{"core", "apps"}
+var Names = []string{"core", "apps", "defaultpolicy", "binpack"}
 
 // ErrNotBuilt means the binary was built without running `make plugins` first.
 var ErrNotBuilt = errors.New("builtin: first-party plugin modules were not built into this binary (build it with make)")

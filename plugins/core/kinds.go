@@ -68,7 +68,7 @@ func Kinds() []sdk.KindSpec {
 			},
 			Columns: []sdk.Column{
 				{Name: "Ready", Type: "string", JSONPath: "{#.status.containerStatuses[?(@.ready==true)]}/{#.spec.containers[*]}", Description: "Ready containers out of all containers"},
-				{Name: "Status", Type: "string", JSONPath: ".status.phase", Description: "The phase of the pod"},
+				{Name: "Status", Type: "string", Format: "pod-status", JSONPath: ".status.phase", Description: "The status of the pod, as kubectl shows it"},
 				{Name: "Restarts", Type: "integer", JSONPath: "{+.status.containerStatuses[*].restartCount}", Description: "Container restarts"},
 				{Name: "IP", Type: "string", JSONPath: ".status.podIP", Priority: 1},
 				{Name: "Node", Type: "string", JSONPath: ".spec.nodeName", Priority: 1},
