@@ -56,7 +56,7 @@ func startServer(t *testing.T, dir string) *server {
 	kc := filepath.Join(dir, "kubeconfig")
 	_ = os.Remove(kc)
 	s := &server{t: t, dir: dir, kubeconfig: kc, log: &bytes.Buffer{}}
-	s.cmd = exec.Command(weftBin, "server", "--data-dir", dir, "--api-addr", "127.0.0.1:0")
+	s.cmd = exec.Command(weftBin, "server", "--data-dir", dir, "--api-addr", "127.0.0.1:0", "--node-addr", "127.0.0.1:0")
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

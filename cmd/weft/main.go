@@ -13,14 +13,18 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"k8s.io/apimachinery/pkg/version"
 
 	"weft.dev/weft/kernel"
+	"weft.dev/weft/node"
 	noderuntime "weft.dev/weft/node/runtime"
 	"weft.dev/weft/plugins/builtin"
 )
@@ -54,8 +58,11 @@ const usage = `weft: a Kubernetes-compatible orchestrator with WebAssembly plugi
 
 Usage:
   weft server --data-dir DIR [--api-addr HOST:PORT]   run the control plane
-  weft up     --data-dir DIR [--api-addr HOST:PORT]   run a single-machine cluster
+  weft up     --data-dir DIR [--api-addr HOST:PORT]   run a single-machine cluster (control plane and a node)
+  weft node   --join FILE [--data-dir DIR]            run a node that joins a control plane
+  weft sim    --join FILE --nodes N                   run N simulated nodes (pods pretend to run)
   weft plugin install|upgrade|rollback|rm|ls ...      manage plugins
+  weft image import FILE                              load an image tarball into a running node
   weft version                                        print the version
 
 Run 'weft COMMAND -h' for a command's flags.
@@ -78,8 +85,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[0], args[1:], stderr)
 	case "up":
 		return serve(args[0], args[1:], stderr)
+	case "node":
+		return nodeCmd(args[1:], stderr)
+	case "sim":
+		return simCmd(args[1:], stderr)
 	case "plugin":
 		return pluginCmd(args[1:], stdout, stderr)
+	case "image":
+		return imageCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		v := versionInfo()
 		fmt.Fprintf(stdout, "weft %s (Kubernetes API %s.%s, commit %s, %s)\n", weftVersion, v.Major, v.Minor, gitCommit, v.GoVersion)
@@ -92,9 +105,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// serve runs `weft server` and `weft up`. Until the node agent exists, up is the
-// kernel alone; the node issue adds a local node to it.
+// serve runs `weft server` and `weft up`, which is the server with a node of its own,
+// in one process, joined over loopback.
 func serve(name string, args []string, stderr io.Writer) int {
+	up := name == "up"
 	fs := flag.NewFlagSet("weft "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", defaultDataDir(), "directory for all state")
@@ -103,6 +117,12 @@ func serve(name string, args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	pprofAddr := fs.String("pprof-addr", "", "serve Go's net/http/pprof profiles on this address (keep it on loopback)")
+	nodeAddrDefault := "127.0.0.1:6444"
+	if up {
+		nodeAddrDefault = "127.0.0.1:0" // only the local node joins
+	}
+	nodeAddr := fs.String("node-addr", nodeAddrDefault, "address nodes join on (QUIC, UDP); DIR/join says where it is; empty: no nodes")
+	nodeName := fs.String("node-name", "", "with up: the local node's name (default: the host name)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -140,6 +160,9 @@ func serve(name string, args []string, stderr io.Writer) int {
 		Logger:    logger,
 		Version:   versionInfo(),
 		Builtins:  builtins,
+		NodeAddr:  *nodeAddr,
+		// The built-in default policy decides for pods that name no scheduler.
+		DefaultSchedulerPolicy: "defaultpolicy",
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "weft %s: %v\n", name, err)
@@ -155,8 +178,46 @@ func serve(name string, args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := k.Run(ctx); err != nil {
-		logger.Error("kernel stopped", "err", err)
+	var nodeDone chan error
+	var nodeFailed atomic.Bool
+	nctx, cancelNode := context.WithCancel(ctx)
+	defer cancelNode()
+	if up {
+		if k.Nodes() == nil {
+			fmt.Fprintf(stderr, "weft up: --node-addr must not be empty: the local node joins through it\n")
+			return 2
+		}
+		// The node dials until the kernel serves. Its failure stops the cluster, which
+		// would not be one without it.
+		nodeDone = make(chan error, 1)
+		go func() {
+			err := node.Run(nctx, node.Config{
+				Name: *nodeName, DataDir: filepath.Join(*dataDir, "node"), JoinFile: k.Nodes().JoinFile(),
+				ImportBusybox: true, Logger: logger,
+			})
+			if err != nil && nctx.Err() == nil {
+				logger.Error("the local node stopped; stopping", "err", err)
+				nodeFailed.Store(true)
+				stop()
+			}
+			nodeDone <- err
+		}()
+	}
+	kerr := k.Run(ctx)
+	if up {
+		// The node stops its containerd; wait for it, so nothing outlives weft.
+		cancelNode()
+		select {
+		case <-nodeDone:
+		case <-time.After(30 * time.Second):
+			logger.Warn("the local node did not stop within 30s")
+		}
+	}
+	if kerr != nil {
+		logger.Error("kernel stopped", "err", kerr)
+		return 1
+	}
+	if nodeFailed.Load() {
 		return 1
 	}
 	logger.Info("stopped")

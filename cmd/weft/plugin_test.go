@@ -63,7 +63,7 @@ func TestPluginCLI(t *testing.T) {
 	if out := run("plugin", "rm", "policy"); !strings.Contains(out, `plugin "policy" removed`) {
 		t.Fatal(out)
 	}
-	if out := run("plugin", "ls"); strings.Contains(out, "policy") {
+	if out := run("plugin", "ls"); regexpLine(out, `policy\s+.*`) {
 		t.Fatalf("ls after rm:\n%s", out)
 	}
 	if out, err := s.weft("plugin", "frob"); err == nil || !strings.Contains(out, "Usage:") {

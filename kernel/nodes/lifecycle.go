@@ -352,12 +352,12 @@ func toInt64(v any) (int64, bool) {
 
 // register creates or refreshes node's Node from the status its agent reports, gives
 // it a pod CIDR, and marks it Ready. It returns the Node.
-func (m *Manager) register(ctx context.Context, node string, reported *corev1.NodeStatus) (*unstructured.Unstructured, error) {
+func (m *Manager) register(ctx context.Context, node string, reported *corev1.NodeStatus, labels map[string]string, taints []corev1.Taint) (*unstructured.Unstructured, error) {
 	e, err := m.entry(nodeGVK)
 	if err != nil {
 		return nil, err
 	}
-	if err := m.ensureNode(ctx, node); err != nil {
+	if err := m.ensureNode(ctx, node, labels, taints); err != nil {
 		return nil, err
 	}
 	now := m.cfg.Now()
@@ -422,9 +422,10 @@ func hasAddress(s *corev1.NodeStatus, t corev1.NodeAddressType) bool {
 	return false
 }
 
-// ensureNode creates the Node if missing and gives it a pod CIDR if it has none.
-// Allocation is serialized: the Nodes are the record of which CIDRs are taken.
-func (m *Manager) ensureNode(ctx context.Context, node string) error {
+// ensureNode creates the Node if missing, with the standard labels plus labels and
+// taints the node asked for, and gives it a pod CIDR if it has none. Allocation is
+// serialized: the Nodes are the record of which CIDRs are taken, read once.
+func (m *Manager) ensureNode(ctx context.Context, node string, labels map[string]string, taints []corev1.Taint) error {
 	e, err := m.entry(nodeGVK)
 	if err != nil {
 		return err
@@ -439,27 +440,41 @@ func (m *Manager) ensureNode(ctx context.Context, node string) error {
 	}
 	m.ipamMu.Lock()
 	defer m.ipamMu.Unlock()
-	list, err := m.objects.List(ctx, e, "", objects.ListOptions{})
-	if err != nil {
-		return err
-	}
-	used := map[string]bool{}
-	for i := range list.Items {
-		if c, _, _ := unstructured.NestedString(list.Items[i].Object, "spec", "podCIDR"); m.cidr.contains(c) {
-			used[c] = true
+	if m.usedCIDRs == nil {
+		list, err := m.objects.List(ctx, e, "", objects.ListOptions{})
+		if err != nil {
+			return err
+		}
+		m.usedCIDRs = map[string]bool{}
+		for i := range list.Items {
+			if c, _, _ := unstructured.NestedString(list.Items[i].Object, "spec", "podCIDR"); m.cidr.contains(c) {
+				m.usedCIDRs[c] = true
+			}
 		}
 	}
-	cidr, err := m.cidr.first(used)
+	cidr, err := m.cidr.first(m.usedCIDRs)
 	if err != nil {
 		return err
 	}
+	m.usedCIDRs[cidr] = true
 	if cur == nil {
+		lbls := map[string]any{}
+		for k, v := range labels {
+			lbls[k] = v
+		}
+		lbls["kubernetes.io/hostname"], lbls["kubernetes.io/os"], lbls["kubernetes.io/arch"] = node, "linux", runtime.GOARCH
+		spec := map[string]any{"podCIDR": cidr, "podCIDRs": []any{cidr}}
+		if len(taints) > 0 {
+			var ts []any
+			for _, t := range taints {
+				ts = append(ts, map[string]any{"key": t.Key, "value": t.Value, "effect": string(t.Effect)})
+			}
+			spec["taints"] = ts
+		}
 		obj := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "v1", "kind": "Node",
-			"metadata": map[string]any{"name": node, "labels": map[string]any{
-				"kubernetes.io/hostname": node, "kubernetes.io/os": "linux", "kubernetes.io/arch": runtime.GOARCH,
-			}},
-			"spec": map[string]any{"podCIDR": cidr, "podCIDRs": []any{cidr}},
+			"metadata": map[string]any{"name": node, "labels": lbls},
+			"spec":     spec,
 		}}
 		_, err := m.objects.Create(ctx, e, "", obj, objects.WriteOptions{FieldManager: fieldManager})
 		if err == nil {

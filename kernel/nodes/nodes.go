@@ -98,9 +98,10 @@ type Manager struct {
 	joinPath string
 	join     nodelink.JoinInfo
 
-	mu     sync.Mutex
-	nodes  map[string]*nodeState
-	ipamMu sync.Mutex
+	mu        sync.Mutex
+	nodes     map[string]*nodeState
+	ipamMu    sync.Mutex
+	usedCIDRs map[string]bool // pod CIDRs given out, read from the Nodes once (ipamMu)
 
 	kick chan struct{}
 

@@ -61,7 +61,7 @@ func (m *Manager) serveRequest(ctx context.Context, node string, req *nodeapi.Re
 				return nil, apierrors.NewBadRequest(fmt.Sprintf("node status: %v", err))
 			}
 		}
-		obj, err := m.register(ctx, node, &st)
+		obj, err := m.register(ctx, node, &st, req.Labels, req.Taints)
 		if err != nil {
 			return nil, err
 		}

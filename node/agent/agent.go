@@ -43,6 +43,10 @@ type Config struct {
 	// Status adjusts the reported node status (capacity, nodeInfo, addresses) before
 	// each report; optional.
 	Status func(*corev1.NodeStatus)
+	// Labels and Taints are given to the Node when it is first registered, as
+	// kubelet's --node-labels and --register-with-taints are.
+	Labels map[string]string
+	Taints []corev1.Taint
 	// StatusInterval is how often the node status is reported again; default 1 min.
 	// It is also reported on every (re)connect.
 	StatusInterval time.Duration
@@ -281,7 +285,7 @@ func (a *Agent) reportStatus(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := a.request(ctx, nodeapi.Request{Op: nodeapi.OpNodeStatus, Status: raw})
+	resp, err := a.request(ctx, nodeapi.Request{Op: nodeapi.OpNodeStatus, Status: raw, Labels: a.cfg.Labels, Taints: a.cfg.Taints})
 	if err != nil {
 		return err
 	}

@@ -219,3 +219,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	}
 	return err
 }
+
+// SocketPath is where a private containerd started with this data dir listens, for
+// tools that connect to a running node's daemon (weft image import).
+func SocketPath(dataDir string) string { return pathsFor(dataDir).socket }
