@@ -62,10 +62,10 @@ type Request struct {
 	Status    json.RawMessage `json:"status,omitempty"`
 	// Labels and Taints of a nodeStatus request are given to a Node when it is
 	// created, as kubelet's --node-labels and --register-with-taints are.
-	Labels map[string]string `json:"labels,omitempty"`
-	Taints []corev1.Taint    `json:"taints,omitempty"`
-	Limit     int64           `json:"limit,omitempty"`
-	Continue  string          `json:"continue,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Taints   []corev1.Taint    `json:"taints,omitempty"`
+	Limit    int64             `json:"limit,omitempty"`
+	Continue string            `json:"continue,omitempty"`
 }
 
 // Response answers a Request. Error is set when the kernel refused it, as the
