@@ -59,6 +59,12 @@ var rows = []row{
 	{title: "plugin update applied to new version serving, p50 (ms)", bench: "BenchmarkPluginSwap", metric: "apply-to-serving-p50-ms", anchorName: "none"},
 	{title: "requests failed during 10 swaps under load", bench: "BenchmarkPluginSwap", metric: "failed-requests", anchorName: "none", goalText: "0"},
 	{title: "watch events to one node over QUIC (events/s)", bench: "BenchmarkWatchEvents", metric: "events/s", anchorMetric: "tls-tcp-events/s", anchorName: "same framing over TLS 1.3 on TCP, same run", higherIsBetter: true},
+	{title: "default policy, native, 500 nodes, batches of 16 (pods/s)", bench: "BenchmarkScheduleDefault/nodes=500/batch=16", metric: "pods/s", published: 1150, anchorName: "kube-scheduler, about 1150 pods/s on large machines", higherIsBetter: true},
+	{title: "default policy, native, 5000 nodes, batches of 16 (pods/s)", bench: "BenchmarkScheduleDefault/nodes=5000/batch=16", metric: "pods/s", published: 810, anchorName: "kube-scheduler scheduler_perf floor 680-810 pods/s at 5000 nodes", higherIsBetter: true, goal: 1000.0 / 810, goalText: ">= 1000 pods/s"},
+	{title: "pod startup, 1 pod, p50 (ms)", bench: "BenchmarkPodStartup/pods=1", metric: "p50-ms", published: 2000, anchorName: "kubeadm clusters, about 2 s", absolute: 300, goalText: "<= 300 ms"},
+	{title: "pod startup, 1 pod, p99 (ms)", bench: "BenchmarkPodStartup/pods=1", metric: "p99-ms", published: 5000, anchorName: "Kubernetes SLO p99 5 s", absolute: 1000, goalText: "<= 1 s"},
+	{title: "pod startup, 30 at once, p50 (ms)", bench: "BenchmarkPodStartup/pods=30", metric: "p50-ms", published: 2000, anchorName: "kubeadm clusters, about 2 s", absolute: 300, goalText: "<= 300 ms"},
+	{title: "pod startup, 30 at once, p99 (ms)", bench: "BenchmarkPodStartup/pods=30", metric: "p99-ms", published: 5000, anchorName: "Kubernetes SLO p99 5 s", absolute: 1000, goalText: "<= 1 s"},
 	{title: "schema validation of a Pod (ns)", bench: "BenchmarkPodValidateAnchor", metric: "ns/op", anchorMetric: "kube-openapi-ns/op", anchorName: "kube-openapi validator (apiextensions), same run"},
 }
 
