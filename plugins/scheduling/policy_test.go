@@ -13,6 +13,18 @@ import (
 // and 8Gi over 2 zones.
 func feedCluster(t testing.TB, nodes int) *sdk.Snapshot {
 	s := sdk.NewSnapshot()
+	for _, ev := range feedClusterEvents(nodes) {
+		if err := s.Apply(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// feedClusterEvents are the feed events of nodes node-0000, node-0001, ... in two
+// zones, each with 4 CPUs, 8 GiB and room for 110 pods.
+func feedClusterEvents(nodes int) []sdk.FeedEvent {
+	evs := make([]sdk.FeedEvent, 0, nodes)
 	for i := range nodes {
 		name := fmt.Sprintf("node-%04d", i)
 		b, _ := json.Marshal(obj{
@@ -25,11 +37,9 @@ func feedCluster(t testing.TB, nodes int) *sdk.Snapshot {
 				"conditions":  []any{obj{"type": "Ready", "status": "True"}},
 			},
 		})
-		if err := s.Apply(sdk.FeedEvent{Type: sdk.Added, Kind: sdk.NodeKind, Object: b}); err != nil {
-			t.Fatal(err)
-		}
+		evs = append(evs, sdk.FeedEvent{Type: sdk.Added, Kind: sdk.NodeKind, Object: b})
 	}
-	return s
+	return evs
 }
 
 // deploymentPod is the JSON of a pending pod of a Deployment's ReplicaSet.
@@ -43,6 +53,16 @@ func deploymentPod(name string, i int) []byte {
 			"resources": obj{"requests": obj{"cpu": "100m", "memory": "128Mi"}}}}},
 		"status": obj{"phase": "Pending"},
 	})
+	return b
+}
+
+// deploymentPodOn is a running pod of a Deployment, bound to node.
+func deploymentPodOn(name string, i int, node string) []byte {
+	var p map[string]any
+	_ = json.Unmarshal(deploymentPod(name, i), &p)
+	p["spec"].(map[string]any)["nodeName"] = node
+	p["status"] = obj{"phase": "Running"}
+	b, _ := json.Marshal(p)
 	return b
 }
 
