@@ -181,7 +181,7 @@ func (b *blackhole) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return b.PacketConn.WriteTo(p, addr)
 }
 
-func newBlackhole(t *testing.T) *blackhole {
+func newBlackhole(t testing.TB) *blackhole {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ type runningAgent struct {
 	done   chan error
 }
 
-func startAgent(t *testing.T, c *kerneltest.Cluster, dir string, pods agent.PodManager) *runningAgent {
+func startAgent(t testing.TB, c *kerneltest.Cluster, dir string, pods agent.PodManager) *runningAgent {
 	t.Helper()
 	pc := newBlackhole(t)
 	a, err := agent.New(agent.Config{
@@ -225,14 +225,14 @@ func (r *runningAgent) stop() {
 	r.pc.Close()
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Logf("%s", bytes.TrimSpace(p))
 	return len(p), nil
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, error)) time.Duration {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() (bool, error)) time.Duration {
 	t.Helper()
 	start := time.Now()
 	var last error
