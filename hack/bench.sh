@@ -16,7 +16,7 @@ mkdir -p bin
 	go test -run '^$' -bench 'DeploymentScale1000' -benchtime 1x -timeout 10m ./plugins/apps/
 	go test -run '^$' -bench 'PluginSwap' -benchtime 1x -timeout 10m ./kernel/
 	go test -run '^$' -bench 'WatchEvents' -benchtime 200000x -timeout 10m ./nodelink/
-	go test -run '^$' -bench 'ScheduleDefault/.*batch=16|ScheduleWasm' -benchtime 1000x -timeout 10m ./plugins/scheduling/
+	go test -run '^$' -bench 'Schedule(Default|Wasm)$/nodes=/batch=16' -benchtime 1000x -timeout 10m ./plugins/scheduling/
 	go test -run '^$' -bench 'PodStartup' -benchtime 5x -timeout 10m ./node/pods/
 	go test -run '^$' -bench 'NotReady' -benchtime 1x -timeout 10m ./node/agent/
 } 2>&1 | tee bin/bench.out | go run ./hack/benchreport
