@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"weft.dev/weft/cni"
 	"weft.dev/weft/node/agent"
@@ -93,6 +97,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		log.Info("image imported", "ref", image.BusyboxRef)
 	}
+	routes := &routes{self: cfg.Name, log: log}
 	var nodeIP netip.Addr
 	if cfg.NodeIP != "" {
 		if nodeIP, err = netip.ParseAddr(cfg.NodeIP); err != nil {
@@ -102,6 +107,7 @@ func Run(ctx context.Context, cfg Config) error {
 	return agent.Run(ctx, agent.Config{
 		Node: cfg.Name, DataDir: filepath.Join(dir, "agent"), JoinFile: cfg.JoinFile, NodeIP: cfg.NodeIP,
 		Logger: log.With("component", "agent"),
+		Nodes:  routes.nodes,
 		NewPods: func(ctx context.Context, env agent.Env) (agent.PodManager, error) {
 			cidr, err := netip.ParsePrefix(env.Node.Spec.PodCIDR)
 			if err != nil {
@@ -117,6 +123,7 @@ func Run(ctx context.Context, cfg Config) error {
 			if err != nil {
 				return nil, fmt.Errorf("node: pod network: %w", err)
 			}
+			routes.attach(ctx, network)
 			ip := nodeIP
 			for _, a := range env.Node.Status.Addresses {
 				if a.Type == "InternalIP" && !ip.IsValid() {
@@ -141,4 +148,83 @@ func Run(ctx context.Context, cfg Config) error {
 			return m, nil
 		},
 	})
+}
+
+// routes keeps host-gw routes to the other nodes' pod CIDRs, through their node IPs,
+// as the cluster's nodes change.
+type routes struct {
+	self string
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	ctx     context.Context
+	network *cni.Network
+	latest  []*corev1.Node
+}
+
+// nodes is the agent's Config.Nodes.
+func (r *routes) nodes(ns []*corev1.Node) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.latest = ns
+	r.ensureLocked()
+}
+
+// attach starts routing once the pod network exists.
+func (r *routes) attach(ctx context.Context, n *cni.Network) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ctx, r.network = ctx, n
+	r.ensureLocked()
+}
+
+func (r *routes) ensureLocked() {
+	if r.network == nil {
+		return
+	}
+	var peers []cni.Peer
+	for _, n := range r.latest {
+		if n.Name == r.self {
+			continue
+		}
+		cidr, err := netip.ParsePrefix(n.Spec.PodCIDR)
+		if err != nil {
+			continue
+		}
+		for _, a := range n.Status.Addresses {
+			if a.Type != corev1.NodeInternalIP {
+				continue
+			}
+			// host-gw reaches only nodes on a network this one is attached to.
+			if ip, err := netip.ParseAddr(a.Address); err == nil && onLink(ip) {
+				peers = append(peers, cni.Peer{PodCIDR: cidr, NodeIP: ip})
+			}
+			break
+		}
+	}
+	if err := r.network.EnsureRoutes(r.ctx, peers); err != nil {
+		r.log.Warn("routes to other nodes' pods", "err", err)
+	}
+}
+
+// onLink reports whether ip is another host on a subnet of one of this host's
+// interfaces (not one of this host's own addresses: a second node sharing this
+// host's network has no route to give).
+func onLink(ip netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	found := false
+	for _, a := range addrs {
+		p, err := netip.ParsePrefix(a.String())
+		if err != nil {
+			continue
+		}
+		if p.Addr() == ip {
+			return false
+		}
+		found = found || !p.Addr().IsLoopback() && p.Masked().Contains(ip)
+	}
+	return found
 }

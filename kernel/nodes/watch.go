@@ -37,8 +37,10 @@ func (m *Manager) kindScope(node, kind string) (*registry.Entry, objects.Selecto
 		gvk = configMapGVK
 	case nodeapi.KindSecrets:
 		gvk = secretGVK
+	case nodeapi.KindNodes:
+		gvk = nodeGVK
 	default:
-		return nil, sel, apierrors.NewBadRequest(fmt.Sprintf("nodes may not watch %q (pods, configmaps, secrets)", kind))
+		return nil, sel, apierrors.NewBadRequest(fmt.Sprintf("nodes may not watch %q (pods, configmaps, secrets, nodes)", kind))
 	}
 	e, err := m.entry(gvk)
 	return e, sel, err

@@ -43,6 +43,9 @@ type Config struct {
 	// Status adjusts the reported node status (capacity, nodeInfo, addresses) before
 	// each report; optional.
 	Status func(*corev1.NodeStatus)
+	// Nodes, if set, hears of every Node of the cluster whenever one changes (the
+	// node routes to the others' pod CIDRs); the agent then watches them.
+	Nodes func([]*corev1.Node)
 	// Labels and Taints are given to the Node when it is first registered, as
 	// kubelet's --node-labels and --register-with-taints are.
 	Labels map[string]string
@@ -205,7 +208,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.prime(ctx, nodeapi.KindPods); err != nil {
 		return a.stopEarly(ctx, cancel, &wg, err)
 	}
-	for _, kind := range []string{nodeapi.KindConfigMaps, nodeapi.KindSecrets, nodeapi.KindPods} {
+	kinds := []string{nodeapi.KindConfigMaps, nodeapi.KindSecrets, nodeapi.KindPods}
+	if a.cfg.Nodes != nil {
+		if err := a.prime(ctx, nodeapi.KindNodes); err != nil {
+			return a.stopEarly(ctx, cancel, &wg, err)
+		}
+		kinds = append(kinds, nodeapi.KindNodes)
+	}
+	for _, kind := range kinds {
 		run(func(ctx context.Context) error { return a.watch(ctx, kind) })
 	}
 	run(a.statusLoop)

@@ -33,6 +33,7 @@ type cache struct {
 	pods       map[string]*corev1.Pod // namespace/name
 	configMaps map[string]*corev1.ConfigMap
 	secrets    map[string]*corev1.Secret
+	nodes      map[string]*corev1.Node // not saved: listed on every start
 	// dirty: objects changed, saved within 2 s. revDirty: only bookmarks moved a
 	// revision, saved within bookmarkSaveInterval (an idle cluster costs no writes
 	// every 5 s, and the saved revision stays well inside the 5 min compaction window).
@@ -53,7 +54,7 @@ func key(namespace, name string) string { return namespace + "/" + name }
 
 func loadCache(path string, log *slog.Logger) *cache {
 	c := &cache{path: path, log: log, revs: map[string]uint64{}, pods: map[string]*corev1.Pod{},
-		configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}}
+		configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}, nodes: map[string]*corev1.Node{}}
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return c
@@ -122,7 +123,12 @@ func (c *cache) save(force bool) {
 		c.mu.Unlock()
 		return
 	}
-	f := cacheFile{Revisions: c.revs}
+	f := cacheFile{Revisions: map[string]uint64{}}
+	for k, r := range c.revs {
+		if k != nodeapi.KindNodes {
+			f.Revisions[k] = r
+		}
+	}
 	for _, p := range c.pods {
 		f.Pods = append(f.Pods, p)
 	}
@@ -239,6 +245,19 @@ func (a *Agent) relist(ctx context.Context, kind string) error {
 		c.secrets, c.revs[kind], c.dirty = fresh, resp.Revision, true
 		c.mu.Unlock()
 		a.notifyObjects("Secret", changed)
+	case nodeapi.KindNodes:
+		fresh := map[string]*corev1.Node{}
+		for _, raw := range resp.Items {
+			var n corev1.Node
+			if err := json.Unmarshal(raw, &n); err != nil {
+				return fmt.Errorf("agent: list nodes: %w", err)
+			}
+			fresh[n.Name] = &n
+		}
+		c.mu.Lock()
+		c.nodes, c.revs[kind] = fresh, resp.Revision
+		c.mu.Unlock()
+		a.nodesChanged()
 	}
 	return nil
 }
@@ -384,6 +403,34 @@ func (a *Agent) apply(ctx context.Context, kind string, ev nodelink.Event) error
 		c.revs[kind], c.dirty = ev.Revision, true
 		c.mu.Unlock()
 		a.pods.ObjectChanged("Secret", o.Namespace, o.Name)
+	case nodeapi.KindNodes:
+		var n corev1.Node
+		if err := json.Unmarshal(ev.Object, &n); err != nil {
+			return fmt.Errorf("agent: node event: %w", err)
+		}
+		c.mu.Lock()
+		if ev.Type == nodelink.Deleted {
+			delete(c.nodes, n.Name)
+		} else {
+			c.nodes[n.Name] = &n
+		}
+		c.revs[kind] = ev.Revision
+		c.mu.Unlock()
+		a.nodesChanged()
 	}
 	return nil
+}
+
+// nodesChanged hands the cluster's nodes to Config.Nodes.
+func (a *Agent) nodesChanged() {
+	if a.cfg.Nodes == nil {
+		return
+	}
+	a.cache.mu.RLock()
+	nodes := make([]*corev1.Node, 0, len(a.cache.nodes))
+	for _, n := range a.cache.nodes {
+		nodes = append(nodes, n.DeepCopy())
+	}
+	a.cache.mu.RUnlock()
+	a.cfg.Nodes(nodes)
 }

@@ -28,6 +28,8 @@ const (
 	// node authorizer's narrower scope, only those its pods use, is future work).
 	KindConfigMaps = "configmaps"
 	KindSecrets    = "secrets"
+	// KindNodes: every Node, for routes to the other nodes' pod CIDRs.
+	KindNodes = "nodes"
 )
 
 // Request operations.
