@@ -152,7 +152,7 @@ func TestRegistrationIPAMAndScopedWrites(t *testing.T) {
 		{"status of a missing pod", nodeapi.Request{Op: nodeapi.OpPodStatus, Namespace: "default", Name: "ghost", Status: running}, http.StatusNotFound},
 		{"delete of another node's pod", nodeapi.Request{Op: nodeapi.OpPodDelete, Namespace: "default", Name: "pb"}, http.StatusForbidden},
 		{"delete of a pod not being deleted", nodeapi.Request{Op: nodeapi.OpPodDelete, Namespace: "default", Name: "pa", UID: pa.UID}, http.StatusForbidden},
-		{"list of nodes", nodeapi.Request{Op: nodeapi.OpList, Kind: "nodes"}, http.StatusBadRequest},
+		{"list of services (not a node's to read)", nodeapi.Request{Op: nodeapi.OpList, Kind: "services"}, http.StatusBadRequest},
 		{"unknown op", nodeapi.Request{Op: "reboot"}, http.StatusBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
