@@ -1,237 +1,242 @@
 package core
 
-// The pod decoder: the fields of podtypes.go, read with reader.
+// The pod decoder: the fields of podtypes.go, read with sdk.JSONReader.
+
+import (
+	"bytes"
+
+	"weft.dev/weft/sdk"
+)
 
 // decodePod decodes a pod's name and the parts of its spec the rules read; spec is
 // nil when the pod has none. raw is the spec's bytes, as they came.
 func decodePod(b []byte) (name string, spec *podSpec, raw []byte, err error) {
-	r := reader{b: b}
-	r.object(func(k []byte) {
+	r := sdk.NewJSONReader(b)
+	r.Object(func(k []byte) {
 		switch string(k) {
 		case "metadata":
-			r.object(func(k []byte) {
+			r.Object(func(k []byte) {
 				if string(k) == "name" {
-					r.str(&name)
+					setStr(r, &name)
 				} else {
-					r.skip()
+					r.Skip()
 				}
 			})
 		case "spec":
-			r.ws()
-			start := r.i
-			if r.null() {
+			start := r.Offset()
+			if r.Null() {
 				spec, raw = nil, nil
 				return
 			}
 			spec = &podSpec{}
-			r.podSpec(spec)
-			raw = r.b[start:r.i]
+			readPodSpec(r, spec)
+			raw = bytes.TrimLeft(b[start:r.Offset()], " \t\n\r")
 		default:
-			r.skip()
+			r.Skip()
 		}
 	})
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return "", nil, nil, err
 	}
 	return name, spec, raw, nil
 }
 
-func (r *reader) podSpec(s *podSpec) {
-	r.object(func(k []byte) {
+func readPodSpec(r *sdk.JSONReader, s *podSpec) {
+	r.Object(func(k []byte) {
 		switch string(k) {
 		case "volumes":
 			s.Volumes = nil // a repeated key replaces, as in encoding/json
-			r.array(func(i int) {
+			r.Array(func(i int) {
 				s.Volumes = append(s.Volumes, volume{})
-				r.volume(&s.Volumes[i])
+				readVolume(r, &s.Volumes[i])
 			})
 		case "initContainers":
 			s.InitContainers = nil // a repeated key replaces, as in encoding/json
-			r.array(func(i int) {
+			r.Array(func(i int) {
 				s.InitContainers = append(s.InitContainers, container{})
-				r.container(&s.InitContainers[i])
+				readContainer(r, &s.InitContainers[i])
 			})
 		case "containers":
 			s.Containers = nil // a repeated key replaces, as in encoding/json
-			r.array(func(i int) {
+			r.Array(func(i int) {
 				s.Containers = append(s.Containers, container{})
-				r.container(&s.Containers[i])
+				readContainer(r, &s.Containers[i])
 			})
 		case "restartPolicy":
-			r.str(&s.RestartPolicy)
+			setStr(r, &s.RestartPolicy)
 		case "terminationGracePeriodSeconds":
-			r.intPtr(&s.TerminationGracePeriodSeconds)
+			setIntPtr(r, &s.TerminationGracePeriodSeconds)
 		case "activeDeadlineSeconds":
-			r.intPtr(&s.ActiveDeadlineSeconds)
+			setIntPtr(r, &s.ActiveDeadlineSeconds)
 		case "dnsPolicy":
-			r.str(&s.DNSPolicy)
+			setStr(r, &s.DNSPolicy)
 		case "dnsConfig":
-			s.DNSConfig = present(r.present())
+			s.DNSConfig = present(notNull(r))
 		case "serviceAccountName":
-			r.str(&s.ServiceAccountName)
+			setStr(r, &s.ServiceAccountName)
 		case "serviceAccount":
-			r.str(&s.ServiceAccount)
+			setStr(r, &s.ServiceAccount)
 		case "hostNetwork":
-			r.boolean(&s.HostNetwork)
+			setBool(r, &s.HostNetwork)
 		case "securityContext":
-			s.SecurityContext = present(r.present())
+			s.SecurityContext = present(notNull(r))
 		case "schedulerName":
-			r.str(&s.SchedulerName)
+			setStr(r, &s.SchedulerName)
 		case "tolerations":
-			if r.null() {
+			if r.Null() {
 				s.Tolerations = nil
 				return
 			}
 			s.Tolerations = []toleration{}
-			r.array(func(i int) {
+			r.Array(func(i int) {
 				s.Tolerations = append(s.Tolerations, toleration{})
-				r.toleration(&s.Tolerations[i])
+				readToleration(r, &s.Tolerations[i])
 			})
 		case "priorityClassName":
-			r.str(&s.PriorityClassName)
+			setStr(r, &s.PriorityClassName)
 		case "priority":
-			r.intPtr(&s.Priority)
+			setIntPtr(r, &s.Priority)
 		case "enableServiceLinks":
-			if r.null() {
+			if r.Null() {
 				s.EnableServiceLinks = nil
 				return
 			}
 			var v bool
-			r.boolean(&v)
+			setBool(r, &v)
 			s.EnableServiceLinks = &v
 		case "preemptionPolicy":
-			r.str(&s.PreemptionPolicy)
+			setStr(r, &s.PreemptionPolicy)
 		case "schedulingGates":
 			s.SchedulingGates = nil // a repeated key replaces, as in encoding/json
-			r.array(func(i int) {
+			r.Array(func(i int) {
 				s.SchedulingGates = append(s.SchedulingGates, schedulingGate{})
-				r.object(func(k []byte) {
+				r.Object(func(k []byte) {
 					if string(k) == "name" {
-						r.str(&s.SchedulingGates[i].Name)
+						setStr(r, &s.SchedulingGates[i].Name)
 					} else {
-						r.skip()
+						r.Skip()
 					}
 				})
 			})
 		default:
-			r.skip()
+			r.Skip()
 		}
 	})
 }
 
-func (r *reader) container(c *container) {
-	r.object(func(k []byte) {
+func readContainer(r *sdk.JSONReader, c *container) {
+	r.Object(func(k []byte) {
 		switch string(k) {
 		case "name":
-			r.str(&c.Name)
+			setStr(r, &c.Name)
 		case "image":
-			r.str(&c.Image)
+			setStr(r, &c.Image)
 		case "imagePullPolicy":
-			r.str(&c.ImagePullPolicy)
+			setStr(r, &c.ImagePullPolicy)
 		case "ports":
 			c.Ports = nil // a repeated key replaces, as in encoding/json
-			r.array(func(i int) {
+			r.Array(func(i int) {
 				c.Ports = append(c.Ports, containerPort{})
 				p := &c.Ports[i]
-				r.object(func(k []byte) {
+				r.Object(func(k []byte) {
 					switch string(k) {
 					case "name":
-						r.str(&p.Name)
+						setStr(r, &p.Name)
 					case "hostPort":
-						r.int(&p.HostPort)
+						setInt(r, &p.HostPort)
 					case "containerPort":
-						r.int(&p.ContainerPort)
+						setInt(r, &p.ContainerPort)
 					case "protocol":
-						r.str(&p.Protocol)
+						setStr(r, &p.Protocol)
 					case "hostIP":
-						r.str(&p.HostIP)
+						setStr(r, &p.HostIP)
 					default:
-						r.skip()
+						r.Skip()
 					}
 				})
 			})
 		case "env":
 			c.Env = nil // a repeated key replaces, as in encoding/json
-			r.array(func(i int) {
+			r.Array(func(i int) {
 				c.Env = append(c.Env, envVar{})
-				r.envVar(&c.Env[i])
+				readEnvVar(r, &c.Env[i])
 			})
 		case "resources":
-			r.object(func(k []byte) {
+			r.Object(func(k []byte) {
 				switch string(k) {
 				case "limits":
-					c.Resources.Limits = r.rawList()
+					c.Resources.Limits = readRawList(r)
 				case "requests":
-					c.Resources.Requests = r.rawList()
+					c.Resources.Requests = readRawList(r)
 				default:
-					r.skip()
+					r.Skip()
 				}
 			})
 		case "volumeMounts":
 			c.VolumeMounts = nil // a repeated key replaces, as in encoding/json
-			r.array(func(i int) {
+			r.Array(func(i int) {
 				c.VolumeMounts = append(c.VolumeMounts, volumeMount{})
 				m := &c.VolumeMounts[i]
-				r.object(func(k []byte) {
+				r.Object(func(k []byte) {
 					switch string(k) {
 					case "name":
-						r.str(&m.Name)
+						setStr(r, &m.Name)
 					case "mountPath":
-						r.str(&m.MountPath)
+						setStr(r, &m.MountPath)
 					default:
-						r.skip()
+						r.Skip()
 					}
 				})
 			})
 		case "livenessProbe":
-			c.LivenessProbe = r.probe()
+			c.LivenessProbe = readProbe(r)
 		case "readinessProbe":
-			c.ReadinessProbe = r.probe()
+			c.ReadinessProbe = readProbe(r)
 		case "startupProbe":
-			c.StartupProbe = r.probe()
+			c.StartupProbe = readProbe(r)
 		case "lifecycle":
-			if r.null() {
+			if r.Null() {
 				c.Lifecycle = nil
 				return
 			}
 			c.Lifecycle = &lifecycle{}
-			r.object(func(k []byte) {
+			r.Object(func(k []byte) {
 				switch string(k) {
 				case "postStart":
-					c.Lifecycle.PostStart = r.handler()
+					c.Lifecycle.PostStart = readHandler(r)
 				case "preStop":
-					c.Lifecycle.PreStop = r.handler()
+					c.Lifecycle.PreStop = readHandler(r)
 				default:
-					r.skip()
+					r.Skip()
 				}
 			})
 		case "terminationMessagePath":
-			r.str(&c.TerminationMessagePath)
+			setStr(r, &c.TerminationMessagePath)
 		case "terminationMessagePolicy":
-			r.str(&c.TerminationMessagePolicy)
+			setStr(r, &c.TerminationMessagePolicy)
 		case "restartPolicy":
-			if r.null() {
+			if r.Null() {
 				c.RestartPolicy = nil
 				return
 			}
 			var v string
-			r.str(&v)
+			setStr(r, &v)
 			c.RestartPolicy = &v
 		default:
-			r.skip()
+			r.Skip()
 		}
 	})
 }
 
 // rawList reads an object of values kept raw; null is nil, {} empty. A repeated key
 // replaces the earlier value.
-func (r *reader) rawList() rawList {
-	if r.null() {
+func readRawList(r *sdk.JSONReader) rawList {
+	if r.Null() {
 		return nil
 	}
 	l := rawList{}
-	r.object(func(k []byte) {
-		v := r.raw()
+	r.Object(func(k []byte) {
+		v := r.Raw()
 		for i := range l {
 			if l[i].name == string(k) {
 				l[i].raw = v
@@ -243,247 +248,291 @@ func (r *reader) rawList() rawList {
 	return l
 }
 
-func (r *reader) envVar(e *envVar) {
-	r.object(func(k []byte) {
+func readEnvVar(r *sdk.JSONReader, e *envVar) {
+	r.Object(func(k []byte) {
 		switch string(k) {
 		case "name":
-			r.str(&e.Name)
+			setStr(r, &e.Name)
 		case "value":
-			r.str(&e.Value)
+			setStr(r, &e.Value)
 		case "valueFrom":
-			if r.null() {
+			if r.Null() {
 				e.ValueFrom = nil
 				return
 			}
 			vf := &envSource{}
 			e.ValueFrom = vf
-			r.object(func(k []byte) {
+			r.Object(func(k []byte) {
 				switch string(k) {
 				case "fieldRef":
-					if r.null() {
+					if r.Null() {
 						vf.FieldRef = nil
 						return
 					}
 					vf.FieldRef = &fieldRef{}
-					r.object(func(k []byte) {
+					r.Object(func(k []byte) {
 						if string(k) == "apiVersion" {
-							r.str(&vf.FieldRef.APIVersion)
+							setStr(r, &vf.FieldRef.APIVersion)
 						} else {
-							r.skip()
+							r.Skip()
 						}
 					})
 				case "resourceFieldRef":
-					vf.ResourceFieldRef = present(r.present())
+					vf.ResourceFieldRef = present(notNull(r))
 				case "configMapKeyRef":
-					vf.ConfigMapKeyRef = present(r.present())
+					vf.ConfigMapKeyRef = present(notNull(r))
 				case "secretKeyRef":
-					vf.SecretKeyRef = present(r.present())
+					vf.SecretKeyRef = present(notNull(r))
 				case "fileKeyRef":
-					vf.FileKeyRef = present(r.present())
+					vf.FileKeyRef = present(notNull(r))
 				default:
-					r.skip()
+					r.Skip()
 				}
 			})
 		default:
-			r.skip()
+			r.Skip()
 		}
 	})
 }
 
 // handlerMember reads one member of a probe or lifecycle handler; false if k is not one.
-func (r *reader) handlerMember(h *handler, k []byte) bool {
+func readHandlerMember(r *sdk.JSONReader, h *handler, k []byte) bool {
 	switch string(k) {
 	case "exec":
-		h.Exec = present(r.present())
+		h.Exec = present(notNull(r))
 	case "httpGet":
-		if r.null() {
+		if r.Null() {
 			h.HTTPGet = nil
 			return true
 		}
 		h.HTTPGet = &httpGet{}
-		r.object(func(k []byte) {
+		r.Object(func(k []byte) {
 			switch string(k) {
 			case "path":
-				r.str(&h.HTTPGet.Path)
+				setStr(r, &h.HTTPGet.Path)
 			case "scheme":
-				r.str(&h.HTTPGet.Scheme)
+				setStr(r, &h.HTTPGet.Scheme)
 			default:
-				r.skip()
+				r.Skip()
 			}
 		})
 	case "tcpSocket":
-		h.TCPSocket = present(r.present())
+		h.TCPSocket = present(notNull(r))
 	case "grpc":
-		h.GRPC = present(r.present())
+		h.GRPC = present(notNull(r))
 	case "sleep":
-		h.Sleep = present(r.present())
+		h.Sleep = present(notNull(r))
 	default:
 		return false
 	}
 	return true
 }
 
-func (r *reader) handler() *handler {
-	if r.null() {
+func readHandler(r *sdk.JSONReader) *handler {
+	if r.Null() {
 		return nil
 	}
 	h := &handler{}
-	r.object(func(k []byte) {
-		if !r.handlerMember(h, k) {
-			r.skip()
+	r.Object(func(k []byte) {
+		if !readHandlerMember(r, h, k) {
+			r.Skip()
 		}
 	})
 	return h
 }
 
-func (r *reader) probe() *probe {
-	if r.null() {
+func readProbe(r *sdk.JSONReader) *probe {
+	if r.Null() {
 		return nil
 	}
 	p := &probe{}
-	r.object(func(k []byte) {
-		if r.handlerMember(&p.handler, k) {
+	r.Object(func(k []byte) {
+		if readHandlerMember(r, &p.handler, k) {
 			return
 		}
 		switch string(k) {
 		case "initialDelaySeconds":
-			r.int(&p.InitialDelaySeconds)
+			setInt(r, &p.InitialDelaySeconds)
 		case "timeoutSeconds":
-			r.int(&p.TimeoutSeconds)
+			setInt(r, &p.TimeoutSeconds)
 		case "periodSeconds":
-			r.int(&p.PeriodSeconds)
+			setInt(r, &p.PeriodSeconds)
 		case "successThreshold":
-			r.int(&p.SuccessThreshold)
+			setInt(r, &p.SuccessThreshold)
 		case "failureThreshold":
-			r.int(&p.FailureThreshold)
+			setInt(r, &p.FailureThreshold)
 		case "terminationGracePeriodSeconds":
-			r.intPtr(&p.TerminationGracePeriodSeconds)
+			setIntPtr(r, &p.TerminationGracePeriodSeconds)
 		default:
-			r.skip()
+			r.Skip()
 		}
 	})
 	return p
 }
 
-func (r *reader) toleration(t *toleration) {
-	r.object(func(k []byte) {
+func readToleration(r *sdk.JSONReader, t *toleration) {
+	r.Object(func(k []byte) {
 		switch string(k) {
 		case "key":
-			r.str(&t.Key)
+			setStr(r, &t.Key)
 		case "operator":
-			r.str(&t.Operator)
+			setStr(r, &t.Operator)
 		case "value":
-			r.str(&t.Value)
+			setStr(r, &t.Value)
 		case "effect":
-			r.str(&t.Effect)
+			setStr(r, &t.Effect)
 		case "tolerationSeconds":
-			r.intPtr(&t.TolerationSeconds)
+			setIntPtr(r, &t.TolerationSeconds)
 		default:
-			r.skip()
+			r.Skip()
 		}
 	})
 }
 
 // modeSrc reads a source with a defaultMode; null is nil.
-func (r *reader) modeSrc() *modeSrc {
-	if r.null() {
+func readModeSrc(r *sdk.JSONReader) *modeSrc {
+	if r.Null() {
 		return nil
 	}
 	m := &modeSrc{}
-	r.object(func(k []byte) {
+	r.Object(func(k []byte) {
 		if string(k) == "defaultMode" {
-			r.intPtr(&m.DefaultMode)
+			setIntPtr(r, &m.DefaultMode)
 		} else {
-			r.skip()
+			r.Skip()
 		}
 	})
 	return m
 }
 
-func (r *reader) volume(v *volume) {
-	r.object(func(k []byte) {
+func readVolume(r *sdk.JSONReader, v *volume) {
+	r.Object(func(k []byte) {
 		switch string(k) {
 		case "name":
-			r.str(&v.Name)
+			setStr(r, &v.Name)
 		case "hostPath":
-			if r.null() {
+			if r.Null() {
 				v.HostPath = nil
 				return
 			}
 			v.HostPath = &hostPathSrc{}
-			r.object(func(k []byte) {
+			r.Object(func(k []byte) {
 				if string(k) == "type" {
-					if r.null() {
+					if r.Null() {
 						v.HostPath.Type = nil
 						return
 					}
 					var t string
-					r.str(&t)
+					setStr(r, &t)
 					v.HostPath.Type = &t
 				} else {
-					r.skip()
+					r.Skip()
 				}
 			})
 		case "secret":
-			v.Secret = r.modeSrc()
+			v.Secret = readModeSrc(r)
 		case "configMap":
-			v.ConfigMap = r.modeSrc()
+			v.ConfigMap = readModeSrc(r)
 		case "downwardAPI":
-			v.DownwardAPI = r.modeSrc()
+			v.DownwardAPI = readModeSrc(r)
 		case "projected":
-			v.Projected = r.modeSrc()
+			v.Projected = readModeSrc(r)
 		case "emptyDir":
-			v.EmptyDir = present(r.present())
+			v.EmptyDir = present(notNull(r))
 		case "gcePersistentDisk":
-			v.GCEPersistentDisk = present(r.present())
+			v.GCEPersistentDisk = present(notNull(r))
 		case "awsElasticBlockStore":
-			v.AWSElasticBlockStore = present(r.present())
+			v.AWSElasticBlockStore = present(notNull(r))
 		case "gitRepo":
-			v.GitRepo = present(r.present())
+			v.GitRepo = present(notNull(r))
 		case "nfs":
-			v.NFS = present(r.present())
+			v.NFS = present(notNull(r))
 		case "iscsi":
-			v.ISCSI = present(r.present())
+			v.ISCSI = present(notNull(r))
 		case "glusterfs":
-			v.Glusterfs = present(r.present())
+			v.Glusterfs = present(notNull(r))
 		case "persistentVolumeClaim":
-			v.PersistentVolumeClaim = present(r.present())
+			v.PersistentVolumeClaim = present(notNull(r))
 		case "rbd":
-			v.RBD = present(r.present())
+			v.RBD = present(notNull(r))
 		case "flexVolume":
-			v.FlexVolume = present(r.present())
+			v.FlexVolume = present(notNull(r))
 		case "cinder":
-			v.Cinder = present(r.present())
+			v.Cinder = present(notNull(r))
 		case "cephfs":
-			v.CephFS = present(r.present())
+			v.CephFS = present(notNull(r))
 		case "flocker":
-			v.Flocker = present(r.present())
+			v.Flocker = present(notNull(r))
 		case "fc":
-			v.FC = present(r.present())
+			v.FC = present(notNull(r))
 		case "azureFile":
-			v.AzureFile = present(r.present())
+			v.AzureFile = present(notNull(r))
 		case "vsphereVolume":
-			v.VsphereVolume = present(r.present())
+			v.VsphereVolume = present(notNull(r))
 		case "quobyte":
-			v.Quobyte = present(r.present())
+			v.Quobyte = present(notNull(r))
 		case "azureDisk":
-			v.AzureDisk = present(r.present())
+			v.AzureDisk = present(notNull(r))
 		case "photonPersistentDisk":
-			v.PhotonPersistentDisk = present(r.present())
+			v.PhotonPersistentDisk = present(notNull(r))
 		case "portworxVolume":
-			v.PortworxVolume = present(r.present())
+			v.PortworxVolume = present(notNull(r))
 		case "scaleIO":
-			v.ScaleIO = present(r.present())
+			v.ScaleIO = present(notNull(r))
 		case "storageos":
-			v.StorageOS = present(r.present())
+			v.StorageOS = present(notNull(r))
 		case "csi":
-			v.CSI = present(r.present())
+			v.CSI = present(notNull(r))
 		case "ephemeral":
-			v.Ephemeral = present(r.present())
+			v.Ephemeral = present(notNull(r))
 		case "image":
-			v.Image = present(r.present())
+			v.Image = present(notNull(r))
 		default:
-			r.skip()
+			r.Skip()
 		}
 	})
+}
+
+// Small readers for the pod and data decoders, on top of sdk.JSONReader. Each
+// leaves its target as it was on null, as encoding/json does for a scalar field (the
+// SDK's Str, Int and Bool read null as the zero value instead).
+
+// setStr reads a string into *s; null leaves it.
+func setStr(r *sdk.JSONReader, s *string) {
+	if !r.Null() {
+		*s = r.Str()
+	}
+}
+
+// setInt reads an integer into *n; null leaves it.
+func setInt(r *sdk.JSONReader, n *int64) {
+	if !r.Null() {
+		*n = r.Int()
+	}
+}
+
+// setIntPtr reads an integer into a new *int64; null sets *p to nil.
+func setIntPtr(r *sdk.JSONReader, p **int64) {
+	if r.Null() {
+		*p = nil
+		return
+	}
+	v := r.Int()
+	*p = &v
+}
+
+// setBool reads true or false into *v; null leaves it.
+func setBool(r *sdk.JSONReader, v *bool) {
+	if !r.Null() {
+		*v = r.Bool()
+	}
+}
+
+// notNull skips a value and reports whether it was other than null.
+func notNull(r *sdk.JSONReader) bool {
+	if r.Null() {
+		return false
+	}
+	r.Skip()
+	return true
 }

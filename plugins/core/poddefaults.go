@@ -81,10 +81,10 @@ func defaultPod(req *sdk.AdmissionRequest) sdk.AdmissionResponse {
 // hasMember reports whether the JSON object b has a top-level member key.
 func hasMember(b []byte, key string) bool {
 	found := false
-	r := reader{b: b}
-	r.object(func(k []byte) {
+	r := sdk.NewJSONReader(b)
+	r.Object(func(k []byte) {
 		found = found || string(k) == key
-		r.skip()
+		r.Skip()
 	})
 	return found
 }

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"weft.dev/weft/sdk"
 )
 
 // updatableSpecFields is the list Kubernetes' ValidatePodUpdate prints.
@@ -122,9 +124,9 @@ func validatePodUpdate(errs *errorList, s, old *podSpec, raw, oldRaw json.RawMes
 // activeDeadlineSeconds, tolerations, schedulingGates and, when dropGrace,
 // terminationGracePeriodSeconds.
 func stripSpec(raw []byte, dropGrace bool) ([]byte, error) {
-	r := reader{b: raw}
-	if r.null() {
-		return []byte("null"), r.end()
+	r := sdk.NewJSONReader(raw)
+	if r.Null() {
+		return []byte("null"), r.End()
 	}
 	out := make([]byte, 0, len(raw))
 	out = append(out, '{')
@@ -136,37 +138,37 @@ func stripSpec(raw []byte, dropGrace bool) ([]byte, error) {
 		out = appendString(out, string(k))
 		out = append(out, ':')
 	}
-	r.object(func(k []byte) {
+	r.Object(func(k []byte) {
 		switch string(k) {
 		case "activeDeadlineSeconds", "tolerations", "schedulingGates":
-			r.skip()
+			r.Skip()
 		case "terminationGracePeriodSeconds":
 			if dropGrace {
-				r.skip()
+				r.Skip()
 				return
 			}
 			key(k)
-			out = append(out, r.raw()...)
+			out = append(out, r.Raw()...)
 		case "containers", "initContainers":
 			key(k)
-			if r.peek() != '[' {
-				out = append(out, r.raw()...)
+			if r.Kind() != sdk.JSONArray {
+				out = append(out, r.Raw()...)
 				return
 			}
 			out = append(out, '[')
-			r.array(func(i int) {
+			r.Array(func(i int) {
 				if i > 0 {
 					out = append(out, ',')
 				}
-				if r.peek() != '{' {
-					out = append(out, r.raw()...)
+				if r.Kind() != sdk.JSONObject {
+					out = append(out, r.Raw()...)
 					return
 				}
 				out = append(out, '{')
 				m := 0
-				r.object(func(k []byte) {
+				r.Object(func(k []byte) {
 					if string(k) == "image" {
-						r.skip()
+						r.Skip()
 						return
 					}
 					if m++; m > 1 {
@@ -174,18 +176,18 @@ func stripSpec(raw []byte, dropGrace bool) ([]byte, error) {
 					}
 					out = appendString(out, string(k))
 					out = append(out, ':')
-					out = append(out, r.raw()...)
+					out = append(out, r.Raw()...)
 				})
 				out = append(out, '}')
 			})
 			out = append(out, ']')
 		default:
 			key(k)
-			out = append(out, r.raw()...)
+			out = append(out, r.Raw()...)
 		}
 	})
 	out = append(out, '}')
-	return out, r.end()
+	return out, r.End()
 }
 
 // containerUpdates checks what may change in containers; false stops validation, as

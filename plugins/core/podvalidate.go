@@ -383,10 +383,10 @@ func validateResources(errs *errorList, base string, r *resources) {
 // rawQuantity is a quantity as written (a JSON string or number).
 func rawQuantity(raw []byte) string {
 	if len(raw) > 0 && raw[0] == '"' {
-		r := reader{b: raw}
+		r := sdk.NewJSONReader(raw)
 		var s string
-		r.str(&s)
-		if r.err == nil {
+		setStr(r, &s)
+		if r.Err() == nil {
 			return s
 		}
 	}

@@ -19,38 +19,38 @@ type dataObject struct {
 	Immutable  *bool
 }
 
-// decodeData reads a ConfigMap or Secret with reader, as decodePod reads pods.
+// decodeData reads a ConfigMap or Secret with sdk.JSONReader, as decodePod reads pods.
 func decodeData(b []byte, o *dataObject) error {
-	r := reader{b: b}
+	r := sdk.NewJSONReader(b)
 	strMap := func() map[string]string {
-		if r.null() {
+		if r.Null() {
 			return nil
 		}
 		m := map[string]string{}
-		r.object(func(k []byte) {
+		r.Object(func(k []byte) {
 			var v string
-			r.str(&v)
+			setStr(r, &v)
 			m[string(k)] = v
 		})
 		return m
 	}
-	r.object(func(k []byte) {
+	r.Object(func(k []byte) {
 		switch string(k) {
 		case "metadata":
-			r.object(func(k []byte) {
+			r.Object(func(k []byte) {
 				switch string(k) {
 				case "name":
-					r.str(&o.Name)
+					setStr(r, &o.Name)
 				case "annotations":
-					r.object(func(k []byte) {
+					r.Object(func(k []byte) {
 						if string(k) == "kubernetes.io/service-account.name" {
-							r.str(&o.SAName)
+							setStr(r, &o.SAName)
 						} else {
-							r.skip()
+							r.Skip()
 						}
 					})
 				default:
-					r.skip()
+					r.Skip()
 				}
 			})
 		case "data":
@@ -58,22 +58,22 @@ func decodeData(b []byte, o *dataObject) error {
 		case "binaryData":
 			o.BinaryData = strMap()
 		case "stringData":
-			o.StringData = r.raw()
+			o.StringData = r.Raw()
 		case "type":
-			r.str(&o.Type)
+			setStr(r, &o.Type)
 		case "immutable":
-			if r.null() {
+			if r.Null() {
 				o.Immutable = nil
 				return
 			}
 			var v bool
-			r.boolean(&v)
+			setBool(r, &v)
 			o.Immutable = &v
 		default:
-			r.skip()
+			r.Skip()
 		}
 	})
-	return r.end()
+	return r.End()
 }
 
 func objectName(req *sdk.AdmissionRequest, fromObject string) string {
@@ -94,20 +94,20 @@ func defaultSecret(req *sdk.AdmissionRequest) sdk.AdmissionResponse {
 	if len(s.StringData) > 0 && s.StringData[0] == '{' {
 		var keys []string
 		vals := map[string]string{}
-		r := reader{b: s.StringData}
-		r.object(func(k []byte) {
-			if r.peek() != '"' {
-				r.skip() // not a string: schema validation reports the type
+		r := sdk.NewJSONReader(s.StringData)
+		r.Object(func(k []byte) {
+			if r.Kind() != sdk.JSONString {
+				r.Skip() // not a string: schema validation reports the type
 				return
 			}
 			var v string
-			r.str(&v)
+			setStr(r, &v)
 			if _, dup := vals[string(k)]; !dup {
 				keys = append(keys, string(k))
 			}
 			vals[string(k)] = base64.StdEncoding.EncodeToString([]byte(v))
 		})
-		if r.err != nil {
+		if r.Err() != nil {
 			return allowed
 		}
 		slices.Sort(keys)
