@@ -58,8 +58,9 @@ func TestTwoNodesPodToPod(t *testing.T) {
 		out, err := s.kubectlErr("get", "--raw", "/readyz")
 		return out, err == nil && out == "ok"
 	})
-	for i, h := range hosts {
-		name, ns, ndir := fmt.Sprintf("node-%s-%d", h, id), fmt.Sprintf("wn%s%d", h, id), filepath.Join(t.TempDir(), "node")
+	nodes := map[string]*exec.Cmd{}
+	startNode := func(i int, h, ndir string) {
+		name, ns := fmt.Sprintf("node-%s-%d", h, id), fmt.Sprintf("wn%s%d", h, id)
 		var log bytes.Buffer
 		// nsenter joins only the network namespace: `ip netns exec` would also remount
 		// /sys, hiding the cgroup file system runc needs.
@@ -69,14 +70,22 @@ func TestTwoNodesPodToPod(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		nodes[h] = cmd
 		t.Cleanup(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
+			if cmd.ProcessState == nil {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				_ = cmd.Wait()
+			}
 			if t.Failed() {
 				t.Logf("node %s:\n%s", name, log.String())
 			}
-			cleanupNode(t, ndir, name)
 		})
+	}
+	dirs := map[string]string{}
+	for i, h := range hosts {
+		dirs[h] = filepath.Join(t.TempDir(), "node")
+		t.Cleanup(func() { cleanupNode(t, dirs[h], fmt.Sprintf("node-%s-%d", h, id)) })
+		startNode(i, h, dirs[h])
 	}
 	waitFor(t, "two nodes Ready", func() (string, bool) {
 		out, _ := s.kubectlErr("get", "nodes", "--no-headers")
@@ -112,8 +121,30 @@ spec:
 		return out, strings.Count(out, " Running ") == 2
 	})
 	ip := s.kubectl("get", "pod", "server", "-o", "jsonpath={.status.podIP}")
-	waitFor(t, "the client reaches the server across nodes", func() (string, bool) {
-		out, err := s.kubectlErr("exec", "client", "--", "timeout", "3", "wget", "-qO-", "http://"+ip+":8080/etc/hostname")
-		return out, err == nil && strings.TrimSpace(out) == "server"
+	reach := func(what string) {
+		t.Helper()
+		waitFor(t, what, func() (string, bool) {
+			out, err := s.kubectlErr("exec", "client", "--", "timeout", "3", "wget", "-qO-", "http://"+ip+":8080/etc/hostname")
+			return out, err == nil && strings.TrimSpace(out) == "server"
+		})
+	}
+	reach("the client reaches the server across nodes")
+
+	// Killing the server's node agent leaves its pod running, and a restarted agent
+	// adopts it without restarting it.
+	before := s.kubectl("get", "pod", "server", "-o", "jsonpath={.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}")
+	if err := nodes["b"].Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = nodes["b"].Wait()
+	reach("the server answers with its node agent dead")
+	startNode(1, "b", dirs["b"])
+	waitFor(t, "the node back", func() (string, bool) {
+		out, _ := s.kubectlErr("get", "nodes", "--no-headers")
+		return out, strings.Count(out, " Ready ") == 2
 	})
+	reach("the server answers after its node agent restarted")
+	if after := s.kubectl("get", "pod", "server", "-o", "jsonpath={.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}"); after != before {
+		t.Fatalf("the server's container changed across an agent restart: %q, then %q", before, after)
+	}
 }

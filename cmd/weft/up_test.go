@@ -17,6 +17,7 @@ import (
 
 	"weft.dev/weft/cni"
 	"weft.dev/weft/kernel/kerneltest"
+	"weft.dev/weft/node/image"
 	"weft.dev/weft/node/runtime/runtimetest"
 )
 
@@ -95,6 +96,26 @@ spec:
 	if out, err := s.kubectlErr("exec", pods[0], "--", "sh", "-c", "exit 3"); err == nil || !strings.Contains(out, "exit code 3") {
 		t.Fatalf("exec exit code: %v %q", err, out)
 	}
+	// An image from a tarball, with weft image import, runs without a registry.
+	tarball := filepath.Join(t.TempDir(), "other.tar")
+	f, err := os.Create(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := image.BuildBusybox(f, "localhost/other:v1"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if out, err := exec.Command(weftBin, "image", "import", "--data-dir", filepath.Join(dir, "node"), "--name", node, tarball).CombinedOutput(); err != nil || !strings.Contains(string(out), "imported localhost/other:v1") {
+		t.Fatalf("weft image import: %v\n%s", err, out)
+	}
+	s.kubectl("run", "other", "--image=localhost/other:v1", "--image-pull-policy=Never", "--", "sleep", "3600")
+	waitFor(t, "the imported image runs", func() (string, bool) {
+		out, _ := s.kubectlErr("get", "pod", "other", "--no-headers")
+		return out, regexpLine(out, `other\s+1/1\s+Running\s+.*`)
+	})
+	s.kubectl("delete", "pod", "other", "--grace-period=1")
+
 	s.kubectl("delete", "deployment", "hello")
 	waitFor(t, "pods gone", func() (string, bool) {
 		out, _ := s.kubectlErr("get", "pods", "-l", "app=hello", "--no-headers")
