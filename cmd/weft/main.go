@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 
 	"weft.dev/weft/kernel"
+	"weft.dev/weft/kernel/nodes"
 	"weft.dev/weft/node"
 	noderuntime "weft.dev/weft/node/runtime"
 	"weft.dev/weft/plugins/builtin"
@@ -123,6 +124,8 @@ func serve(name string, args []string, stderr io.Writer) int {
 	}
 	nodeAddr := fs.String("node-addr", nodeAddrDefault, "address nodes join on (QUIC, UDP); DIR/join says where it is; empty: no nodes")
 	nodeName := fs.String("node-name", "", "with up: the local node's name (default: the host name)")
+	clusterCIDR := fs.String("cluster-cidr", nodes.DefaultClusterCIDR, "the range nodes' pod CIDRs are allocated from")
+	nodeMask := fs.Int("node-cidr-mask-size", nodes.DefaultNodeCIDRMaskSize, "the prefix length of each node's pod CIDR (a /16 of /24s holds 256 nodes)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -161,6 +164,7 @@ func serve(name string, args []string, stderr io.Writer) int {
 		Version:   versionInfo(),
 		Builtins:  builtins,
 		NodeAddr:  *nodeAddr,
+		Nodes:     nodes.Config{ClusterCIDR: *clusterCIDR, NodeCIDRMaskSize: *nodeMask},
 		// The built-in default policy decides for pods that name no scheduler.
 		DefaultSchedulerPolicy: "defaultpolicy",
 	})
