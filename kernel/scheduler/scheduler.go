@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -371,10 +372,8 @@ func (s *Scheduler) reportUnschedulable(ctx context.Context, podsKind *registry.
 }
 
 func splitKey(key string) (string, string) {
-	for i := range len(key) {
-		if key[i] == '/' {
-			return key[:i], key[i+1:]
-		}
+	if ns, name, ok := strings.Cut(key, "/"); ok {
+		return ns, name
 	}
 	return "", key
 }

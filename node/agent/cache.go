@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -305,11 +306,8 @@ func diffKeys[T any](old, fresh map[string]T, rv func(T) string) []string {
 
 func (a *Agent) notifyObjects(kind string, keys []string) {
 	for _, k := range keys {
-		for i := range len(k) {
-			if k[i] == '/' {
-				a.pods.ObjectChanged(kind, k[:i], k[i+1:])
-				break
-			}
+		if ns, name, ok := strings.Cut(k, "/"); ok {
+			a.pods.ObjectChanged(kind, ns, name)
 		}
 	}
 }
