@@ -108,6 +108,12 @@ type Manager struct {
 	streamsCtx   context.Context
 	closeStreams context.CancelFunc
 	closeOnce    sync.Once
+
+	// fanouts serve nodes' watches, one per watched kind, started on first use.
+	fanMu   sync.Mutex
+	fanouts map[string]*fanout
+	fanCtx  context.Context
+	fanStop context.CancelFunc
 }
 
 // New binds the node link's UDP address, loads or creates the join token and writes
@@ -152,6 +158,8 @@ func New(cfg Config) (*Manager, error) {
 		nodes: map[string]*nodeState{}, kick: make(chan struct{}, 1),
 	}
 	m.streamsCtx, m.closeStreams = context.WithCancel(context.Background())
+	m.fanCtx, m.fanStop = context.WithCancel(context.Background())
+	m.fanouts = map[string]*fanout{}
 
 	token, err := loadOrCreateToken(filepath.Join(cfg.DataDir, tokenFileName))
 	if err != nil {
@@ -238,6 +246,7 @@ func (m *Manager) Close() error {
 	var err error
 	m.closeOnce.Do(func() {
 		m.CloseStreams()
+		m.fanStop()
 		err = errors.Join(m.srv.Close(), m.pc.Close())
 	})
 	return err

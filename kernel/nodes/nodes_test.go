@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"weft.dev/weft/kernel/kerneltest"
 	"weft.dev/weft/nodelink"
 	"weft.dev/weft/nodelink/nodeapi"
+	"weft.dev/weft/store"
 )
 
 func start(t *testing.T, dir string, tune func(*kernel.Config)) *kerneltest.Cluster {
@@ -271,4 +275,79 @@ func readyOf(n *corev1.Node) corev1.ConditionStatus {
 		}
 	}
 	return ""
+}
+
+// TestNodeWatchFromHistoryMovesToFanout: a node asking for a revision from before the
+// kernel's shared pod watch started reads history first, sees every event once and
+// in order, and then moves over to the shared watch (its own store watcher closes).
+func TestNodeWatchFromHistoryMovesToFanout(t *testing.T) {
+	c := start(t, "", func(cfg *kernel.Config) { cfg.WatchProgressInterval = 200 * time.Millisecond })
+	ctx := context.Background()
+	a, b := dial(t, c, "node-a"), dial(t, c, "node-b")
+	register(t, a)
+	register(t, b)
+	st := c.Kernel.Objects().Store()
+	watchers := func() int { return st.(interface{ Stats() store.Stats }).Stats().Watchers }
+	from := uint64(st.CurrentRevision())
+	mk := func(name string) {
+		t.Helper()
+		if _, err := c.Client.CoreV1().Pods("default").Create(ctx, boundPod(name, "node-b"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		mk(fmt.Sprintf("early-%d", i))
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// node-a's watch starts the shared pod watch after the early pods were written.
+	go func() {
+		_ = a.Watch(wctx, nodeapi.KindPods, uint64(st.CurrentRevision()), func(nodelink.Event) error { return nil })
+	}()
+	time.Sleep(300 * time.Millisecond)
+	base := watchers()
+
+	var mu sync.Mutex
+	var seen []string
+	go func() {
+		_ = b.Watch(wctx, nodeapi.KindPods, from, func(ev nodelink.Event) error {
+			if ev.Type == nodelink.Bookmark {
+				return nil
+			}
+			var p corev1.Pod
+			_ = json.Unmarshal(ev.Object, &p)
+			mu.Lock()
+			seen = append(seen, ev.Type.String()+" "+p.Name)
+			mu.Unlock()
+			return nil
+		})
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for watchers() != base {
+		if time.Now().After(deadline) {
+			t.Fatalf("store watchers %d, want %d: the node's watch never moved to the shared one", watchers(), base)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := range 5 {
+		mk(fmt.Sprintf("late-%d", i))
+	}
+	var want []string
+	for _, p := range []string{"early", "late"} {
+		for i := range 5 {
+			want = append(want, fmt.Sprintf("ADDED %s-%d", p, i))
+		}
+	}
+	for {
+		mu.Lock()
+		got := slices.Clone(seen)
+		mu.Unlock()
+		if slices.Equal(got, want) {
+			break
+		}
+		if len(got) >= len(want) || time.Now().After(deadline) {
+			t.Fatalf("node-b saw %v, want %v", got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"weft.dev/weft/kernel/registry"
 	"weft.dev/weft/nodelink"
 	"weft.dev/weft/nodelink/nodeapi"
+	"weft.dev/weft/store"
 )
 
 // watchSource serves nodes' watches from the object service: revisions are
@@ -56,14 +57,36 @@ func (w watchSource) Watch(ctx context.Context, node, kind string, from uint64, 
 		// From now: a node lists first (OpList) and watches from the list's revision.
 		from = uint64(m.objects.Store().CurrentRevision())
 	}
-	wi, err := m.objects.Watch(m.nodeCtx(ctx, node), e, "", objects.WatchOptions{
+	key := "" // every node sees every object of the kind
+	if kind == nodeapi.KindPods {
+		key = node
+	}
+	f, err := m.fanoutFor(kind, e)
+	if err != nil {
+		m.log.Warn("node watch fanout", "kind", kind, "err", err)
+	} else if sub, err := f.subscribe(key, int64(from)); err == nil {
+		return f.serve(ctx, sub, send)
+	}
+	// The fanout's ring does not reach back to from: read the store's history until
+	// the watch is recent enough to move over to the fanout.
+	wctx, stop := context.WithCancel(m.nodeCtx(ctx, node))
+	defer stop()
+	wi, err := m.objects.Watch(wctx, e, "", objects.WatchOptions{
 		Selector: sel, ResourceVersion: strconv.FormatUint(from, 10), AllowBookmarks: true,
 	})
 	if err != nil {
 		return watchErr(err)
 	}
 	defer wi.Stop()
+	last := from
 	for {
+		if f != nil {
+			if sub, err := f.subscribe(key, int64(last)); err == nil {
+				stop()
+				wi.Stop()
+				return f.serve(ctx, sub, send)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -106,8 +129,32 @@ func (w watchSource) Watch(ctx context.Context, node, kind string, from uint64, 
 			if err := send(out); err != nil {
 				return err
 			}
+			last = rev
 		}
 	}
+}
+
+// fanoutFor returns the kind's fanout, starting it on first use.
+func (m *Manager) fanoutFor(kind string, e *registry.Entry) (*fanout, error) {
+	m.fanMu.Lock()
+	defer m.fanMu.Unlock()
+	if f := m.fanouts[kind]; f != nil {
+		return f, nil
+	}
+	var key func(*unstructured.Unstructured) string
+	if kind == nodeapi.KindPods {
+		key = func(u *unstructured.Unstructured) string {
+			n, _, _ := unstructured.NestedString(u.Object, "spec", "nodeName")
+			return n
+		}
+	}
+	dec := func(kv store.KV) (*unstructured.Unstructured, error) { return m.objects.Decode(e, kv) }
+	f := newFanout(m.log.With("kind", kind), m.objects.Store(), e.ListPrefix(""), dec, key)
+	if err := f.start(m.fanCtx); err != nil {
+		return nil, err
+	}
+	m.fanouts[kind] = f
+	return f, nil
 }
 
 func watchErr(err error) error {

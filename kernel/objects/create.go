@@ -26,6 +26,9 @@ type WriteOptions struct {
 	DecodeProblems []string
 	// Force takes ownership of conflicting fields in a server-side apply.
 	Force bool
+
+	// storageOnly skips schema validation of the whole object (Assign).
+	storageOnly bool
 }
 
 // Result is the outcome of a write.

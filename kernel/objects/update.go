@@ -137,7 +137,12 @@ func (s *Service) commitUpdate(ctx context.Context, e *registry.Entry, sub strin
 	next.SetGeneration(cur.GetGeneration())
 	user, _ := UserFrom(ctx)
 	a := &Attributes{Kind: e, Operation: OpUpdate, Namespace: cur.GetNamespace(), Name: name, Subresource: sub, Object: next, OldObject: cur, User: user, DryRun: opts.DryRun}
-	warnings, err := s.admit(ctx, a, func() error { return validate(e, a.Object, cur) })
+	warnings, err := s.admit(ctx, a, func() error {
+		if opts.storageOnly {
+			return nil
+		}
+		return validate(e, a.Object, cur)
+	})
 	if err != nil {
 		return Result{Warnings: warnings}, err
 	}
@@ -212,6 +217,22 @@ func copyField(from, to *unstructured.Unstructured, field string) {
 	} else {
 		delete(to.Object, field)
 	}
+}
+
+// Assign is the write behind a subresource such as pods/binding, which kube-apiserver
+// applies to storage directly: fn edits a copy of the current object, the hooks
+// registered for the subresource admit it, and it is written with compare-and-swap,
+// retrying when someone else wrote first. The whole object is not validated again
+// and no managed fields are recorded (a scheduler owns no field of the pod it binds),
+// so fn alone answers for the change being valid.
+func (s *Service) Assign(ctx context.Context, e *registry.Entry, namespace, name, sub string, fn func(cur *unstructured.Unstructured) error, opts WriteOptions) (Result, error) {
+	opts.storageOnly = true
+	return s.updateLoop(ctx, e, namespace, name, sub, opts, func(cur *unstructured.Unstructured) (*unstructured.Unstructured, bool, error) {
+		if err := fn(cur); err != nil {
+			return nil, false, err
+		}
+		return cur, true, nil
+	})
 }
 
 // Mutate changes an object through the normal update path: fn edits a copy of the

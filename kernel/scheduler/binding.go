@@ -35,12 +35,13 @@ type Binding struct {
 
 // Bind assigns a pod to a node, as kube-apiserver's binding does: the pod must still be
 // unbound and not deleting (a conflict otherwise), so no pod is ever bound twice; its
-// PodScheduled condition becomes True.
+// PodScheduled condition becomes True. Like kube's, it writes storage directly
+// (objects.Assign): no managed fields, no revalidation of the whole pod.
 func Bind(ctx context.Context, svc *objects.Service, pods *registry.Entry, b Binding, fieldManager string) error {
 	if b.Node == "" {
 		return apierrors.NewBadRequest("a binding needs a target node")
 	}
-	_, err := svc.Mutate(ctx, pods, b.Namespace, b.Name, SubBinding, func(cur *unstructured.Unstructured) error {
+	_, err := svc.Assign(ctx, pods, b.Namespace, b.Name, SubBinding, func(cur *unstructured.Unstructured) error {
 		conflict := func(msg string) error {
 			return apierrors.NewConflict(schema.GroupResource{Resource: "pods/binding"}, b.Name, fmt.Errorf("%s", msg))
 		}

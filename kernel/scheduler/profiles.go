@@ -9,6 +9,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
@@ -51,7 +52,9 @@ const profileSchema = `{
           "agreed": {"type": "integer"},
           "disagreed": {"type": "integer"},
           "agreement": {"type": "number", "description": "agreed / (agreed + disagreed)"}}}},
-        "observedGeneration": {"type": "integer"}
+        "observedGeneration": {"type": "integer"},
+        "decidingSince": {"type": "string", "format": "date-time",
+          "description": "When the policy deciding now made its first decision, in microseconds: where a swap ends."}
       }
     }
   }
@@ -276,6 +279,9 @@ func (m *ProfileManager) writeStatus(ctx context.Context, e *registry.Entry, sta
 				"attempts": st.Attempts, "bound": st.Bound, "unschedulable": st.Unschedulable}
 			if len(s.shadows) > 0 {
 				status["shadows"] = s.shadows
+			}
+			if !st.DecidingSince.IsZero() {
+				status["decidingSince"] = st.DecidingSince.UTC().Format(metav1.RFC3339Micro)
 			}
 			cur.Object["status"] = status
 			return nil

@@ -76,15 +76,19 @@ type Scheduler struct {
 	log   *slog.Logger
 	queue *Queue
 
-	mu     sync.Mutex
-	stats  map[string]*Stats // by profile
-	known  map[string]bool   // profiles seen on pods, for logging an unknown one once
-	events *eventWriter
+	mu    sync.Mutex
+	stats map[string]*Stats // by profile
+	// deciding is the policy that decided each profile's last batch.
+	deciding map[string]Policy
+	known    map[string]bool // profiles seen on pods, for logging an unknown one once
+	events   *eventWriter
 }
 
 // Stats counts what the scheduler did.
 type Stats struct {
 	Attempts, Bound, Unschedulable, BindConflicts, Errors int64
+	// DecidingSince is when the policy deciding now made its first decision.
+	DecidingSince time.Time
 }
 
 // New returns a Scheduler.
@@ -101,7 +105,7 @@ func New(cfg Config) *Scheduler {
 	if cfg.FieldManager == "" {
 		cfg.FieldManager = "weft-scheduler"
 	}
-	return &Scheduler{cfg: cfg, log: cfg.Logger.With("component", "scheduler"), queue: NewQueue(cfg.Queue), known: map[string]bool{}, stats: map[string]*Stats{},
+	return &Scheduler{cfg: cfg, log: cfg.Logger.With("component", "scheduler"), queue: NewQueue(cfg.Queue), known: map[string]bool{}, stats: map[string]*Stats{}, deciding: map[string]Policy{},
 		events: &eventWriter{svc: cfg.Objects, component: cfg.FieldManager, ch: make(chan eventReq, 4096)}}
 }
 
@@ -265,6 +269,12 @@ func (s *Scheduler) schedule(ctx context.Context, podsKind *registry.Entry, batc
 			}
 			continue
 		}
+		decided := time.Now()
+		s.count(profile, func(st *Stats) {
+			if s.deciding[profile] != policy {
+				s.deciding[profile], st.DecidingSince = policy, decided
+			}
+		})
 		s.shadow(ctx, profile, objs, decisions)
 		s.bind(ctx, podsKind, policy, qps, decisions)
 	}
