@@ -117,14 +117,14 @@ func (p *Pipeline) Mutate(ctx context.Context, a *objects.Attributes) ([]string,
 		if err != nil || !ok {
 			return err
 		}
-		resp, err := p.call(ctx, h, a)
+		resp, sent, err := p.call(ctx, h, a)
 		if err != nil || resp == nil {
 			return err
 		}
 		warnings = append(warnings, resp.Warnings...)
 		body := resp.Object
 		if len(resp.Patch) > 0 && a.Object != nil {
-			if body, err = applyPatch(a.Object.Object, resp.Patch); err != nil {
+			if body, err = applyPatch(sent, resp.Patch); err != nil {
 				return p.failure(h, err)
 			}
 		}
@@ -167,7 +167,7 @@ func (p *Pipeline) Validate(ctx context.Context, a *objects.Attributes) ([]strin
 		if !ok {
 			continue
 		}
-		resp, err := p.call(ctx, h, a)
+		resp, _, err := p.call(ctx, h, a)
 		if err != nil {
 			return warnings, err
 		}
@@ -184,8 +184,9 @@ func (p *Pipeline) Validate(ctx context.Context, a *objects.Attributes) ([]strin
 }
 
 // call runs a hook with its timeout and turns its verdict into an error. A nil
-// response with a nil error means the failure policy let a failed call pass.
-func (p *Pipeline) call(ctx context.Context, h *Hook, a *objects.Attributes) (*sdk.AdmissionResponse, error) {
+// response with a nil error means the failure policy let a failed call pass. It also
+// returns the object's JSON as sent, which a patch in the response applies to.
+func (p *Pipeline) call(ctx context.Context, h *Hook, a *objects.Attributes) (*sdk.AdmissionResponse, []byte, error) {
 	req := &sdk.AdmissionRequest{
 		Hook: h.Name, Operation: string(a.Operation),
 		Kind:      sdk.GVK{Group: a.Kind.Group, Version: a.Kind.Version, Kind: a.Kind.Kind.Kind},
@@ -195,35 +196,32 @@ func (p *Pipeline) call(ctx context.Context, h *Hook, a *objects.Attributes) (*s
 	var err error
 	if a.Object != nil {
 		if req.Object, err = json.Marshal(a.Object.Object); err != nil {
-			return nil, apierrors.NewInternalError(err)
+			return nil, nil, apierrors.NewInternalError(err)
 		}
 	}
 	if a.OldObject != nil {
 		if req.OldObject, err = json.Marshal(a.OldObject.Object); err != nil {
-			return nil, apierrors.NewInternalError(err)
+			return nil, nil, apierrors.NewInternalError(err)
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	resp, err := h.Call(cctx, req)
 	if err != nil {
-		return nil, p.failure(h, err)
+		return nil, nil, p.failure(h, err)
 	}
 	if !resp.Allowed {
-		return nil, denial(h, a, resp.Status)
+		return nil, nil, denial(h, a, resp.Status)
 	}
-	return resp, nil
+	return resp, req.Object, nil
 }
 
-// applyPatch applies a hook's RFC 6902 patch to obj and returns the result's JSON.
-func applyPatch(obj map[string]any, patch []byte) ([]byte, error) {
+// applyPatch applies a hook's RFC 6902 patch to the object's JSON and returns the
+// result's.
+func applyPatch(cur, patch []byte) ([]byte, error) {
 	ops, err := jsonpatch.DecodePatch(patch)
 	if err != nil {
 		return nil, fmt.Errorf("returned a patch that does not decode: %w", err)
-	}
-	cur, err := json.Marshal(obj)
-	if err != nil {
-		return nil, err
 	}
 	out, err := ops.Apply(cur)
 	if err != nil {

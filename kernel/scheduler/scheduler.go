@@ -62,7 +62,7 @@ type Config struct {
 	Logger   *slog.Logger
 	Queue    QueueConfig
 	// BatchSize bounds the pods in one policy call (default 64); BindParallelism the
-	// binds in flight (default 16).
+	// binds in flight (default 64).
 	BatchSize       int
 	BindParallelism int
 	// FieldManager names the scheduler in pods' managedFields and events.
@@ -82,6 +82,9 @@ type Scheduler struct {
 	deciding map[string]Policy
 	known    map[string]bool // profiles seen on pods, for logging an unknown one once
 	events   *eventWriter
+	// bindSem bounds the binds in flight; binding tracks the batches still binding.
+	bindSem chan struct{}
+	binding sync.WaitGroup
 }
 
 // Stats counts what the scheduler did.
@@ -100,13 +103,14 @@ func New(cfg Config) *Scheduler {
 		cfg.BatchSize = 64
 	}
 	if cfg.BindParallelism == 0 {
-		cfg.BindParallelism = 16
+		cfg.BindParallelism = 64
 	}
 	if cfg.FieldManager == "" {
 		cfg.FieldManager = "weft-scheduler"
 	}
 	return &Scheduler{cfg: cfg, log: cfg.Logger.With("component", "scheduler"), queue: NewQueue(cfg.Queue), known: map[string]bool{}, stats: map[string]*Stats{}, deciding: map[string]Policy{},
-		events: &eventWriter{svc: cfg.Objects, component: cfg.FieldManager, ch: make(chan eventReq, 4096)}}
+		events:  &eventWriter{svc: cfg.Objects, component: cfg.FieldManager, ch: make(chan eventReq, 4096)},
+		bindSem: make(chan struct{}, cfg.BindParallelism)}
 }
 
 // ClusterEvent tells the scheduler that something changed that may let unschedulable
@@ -175,6 +179,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.schedule(ctx, pods, batch)
 		}
 	}
+	s.binding.Wait()
 	s.queue.Close()
 	wg.Wait()
 	return nil
@@ -306,9 +311,13 @@ func (s *Scheduler) shadow(ctx context.Context, profile string, objs []*unstruct
 	}
 }
 
-// bind carries out a batch's decisions, binds in parallel.
+// bind carries out a batch's decisions. As in kube-scheduler, binding runs apart from
+// deciding: the next batch is decided while this one's binds are in flight, at most
+// BindParallelism at a time, which holds the loop back when binding is slow. The
+// queue keeps the pods of this batch until their bind ends, and the policy has
+// assumed them, so the next batch neither sees them again nor overlooks them.
 func (s *Scheduler) bind(ctx context.Context, podsKind *registry.Entry, policy Policy, qps []QueuedPod, decisions []Decision) {
-	sem := make(chan struct{}, s.cfg.BindParallelism)
+	sem := s.bindSem
 	var wg sync.WaitGroup
 	var lostMu sync.Mutex
 	var lost []string
@@ -354,12 +363,16 @@ func (s *Scheduler) bind(ctx context.Context, podsKind *registry.Entry, policy P
 			}
 		}()
 	}
-	wg.Wait()
-	if len(lost) > 0 {
-		if err := policy.Forget(ctx, lost); err != nil {
-			s.log.Warn("policy forget", "err", err)
+	s.binding.Add(1)
+	go func() {
+		defer s.binding.Done()
+		wg.Wait()
+		if len(lost) > 0 {
+			if err := policy.Forget(ctx, lost); err != nil {
+				s.log.Warn("policy forget", "err", err)
+			}
 		}
-	}
+	}()
 }
 
 // reportUnschedulable sets PodScheduled=False with kube-scheduler's reason and message,
