@@ -14,6 +14,11 @@
 //	portmap    capabilities {portMappings}; Setup passes the pod's hostPorts
 //	loopback   brings lo up in the pod; last, because it only passes results through
 //
+// ADD leaves out the plugins that would only pass the result through, since each
+// is a process and many pods start at once: portmap for a pod without hostPorts, and
+// loopback always, because Setup brings lo up itself when it creates the namespace.
+// DEL and CHECK run the whole list.
+//
 // ipMasq is off because pods are addressed directly across nodes (host-gw): SNAT to
 // the node IP would hide pod addresses from each other, and egress to the world is
 // not this package's concern (nor, in tests, allowed). The network is named after

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/containernetworking/plugins/pkg/ns"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,6 +52,10 @@ func (d *nsDir) create(podID string) (string, error) {
 			errc <- fmt.Errorf("unshare netns: %w", err)
 			return
 		}
+		if err := loopbackUp(); err != nil {
+			errc <- fmt.Errorf("new netns: %w", err)
+			return
+		}
 		src := fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
 		if err := unix.Mount(src, p, "none", unix.MS_BIND, ""); err != nil {
 			errc <- fmt.Errorf("bind-mount netns at %s: %w", p, err)
@@ -63,6 +68,24 @@ func (d *nsDir) create(podID string) (string, error) {
 		return "", err
 	}
 	return p, nil
+}
+
+// loopbackUp brings lo up in the calling thread's network namespace. Doing it here,
+// where the thread already is, spares ADD the loopback plugin's process.
+func loopbackUp() error {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("find lo: %w", err)
+	}
+	if err := h.LinkSetUp(lo); err != nil {
+		return fmt.Errorf("set lo up: %w", err)
+	}
+	return nil
 }
 
 // ensureSharedMount makes the directory a shared mount point so an unmount here also

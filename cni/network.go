@@ -22,8 +22,13 @@ type Network struct {
 	list *libcni.NetworkConfigList
 	// checkList is list without the plugins whose CHECK is broken (see Check).
 	checkList *libcni.NetworkConfigList
-	cni       *libcni.CNIConfig
-	netns     *nsDir
+	// ADD runs addList, or addPortsList for pods with hostPorts: list without the
+	// plugins that would only pass the result through, because each is a process and
+	// many pods start at once. loopback is left out because nsDir.create brings lo up;
+	// portmap does nothing without mappings. DEL and CHECK run them all the same.
+	addList, addPortsList *libcni.NetworkConfigList
+	cni                   *libcni.CNIConfig
+	netns                 *nsDir
 }
 
 // PortMapping is a pod's hostPort, in the shape portmap's portMappings capability
@@ -70,14 +75,19 @@ func New(cfg Config) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cni: parse generated conflist: %w", err)
 	}
-	checkList := *list
-	checkList.Plugins = slices.DeleteFunc(slices.Clone(list.Plugins), func(p *libcni.PluginConfig) bool {
-		return p.Network.Type == "portmap"
-	})
+	without := func(types ...string) *libcni.NetworkConfigList {
+		l := *list
+		l.Plugins = slices.DeleteFunc(slices.Clone(list.Plugins), func(p *libcni.PluginConfig) bool {
+			return slices.Contains(types, p.Network.Type)
+		})
+		return &l
+	}
 	return &Network{
-		cfg:       cfg,
-		list:      list,
-		checkList: &checkList,
+		cfg:          cfg,
+		list:         list,
+		checkList:    without("portmap"),
+		addList:      without("portmap", "loopback"),
+		addPortsList: without("loopback"),
 		// An explicit exec, because libcni fills in a nil one lazily on every call,
 		// which races when pods are set up concurrently.
 		cni: libcni.NewCNIConfigWithCacheDir([]string{cfg.PluginDir}, cfg.CacheDir, &invoke.DefaultExec{
@@ -124,12 +134,14 @@ func (n *Network) Setup(ctx context.Context, podID string, opts SetupOptions) (S
 		return Sandbox{}, fmt.Errorf("cni: setup %s: %w", podID, err)
 	}
 	rt := n.runtimeConf(podID, path)
+	list := n.addList
 	if len(opts.PortMappings) > 0 {
 		rt.CapabilityArgs = map[string]any{"portMappings": opts.PortMappings}
+		list = n.addPortsList
 	}
 	var res Sandbox
 	err = n.inHost(func() error {
-		r, err := n.cni.AddNetworkList(ctx, n.list, rt)
+		r, err := n.cni.AddNetworkList(ctx, list, rt)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -33,6 +34,19 @@ func TestPodLifecycle(t *testing.T) {
 	serveIn(t, a.NetNS, ":8080", "pod-a")
 	serveIn(t, b.NetNS, ":8080", "pod-b")
 
+	t.Run("lo is up in pods", func(t *testing.T) {
+		// ADD skips the loopback plugin; Setup brings lo up itself.
+		for _, sb := range []Sandbox{a, b} {
+			testHost{sb.NetNS}.netlink(t, func(nl *netlink.Handle) error {
+				lo, err := nl.LinkByName("lo")
+				if err == nil && lo.Attrs().Flags&net.FlagUp == 0 {
+					t.Errorf("lo is down in %s", sb.PodID)
+				}
+				return err
+			})
+		}
+		mustReach(t, a.NetNS, "127.0.0.1:8080", "pod-a")
+	})
 	t.Run("host reaches pod", func(t *testing.T) {
 		mustReach(t, host.path, hostPort(a.IPs[0], podPort), "pod-a")
 	})

@@ -15,6 +15,13 @@
 // sent only when that status differs (semantically) from the last one sent or, for a
 // pod met for the first time, from the status the pod already had in the API.
 //
+// The CPU-heavy steps of starting a pod, CNI ADD and each container's create and
+// start, take a turn at the manager's start gate: at most Config.StartParallelism
+// pods run them at once, the pod met first going first. When many pods arrive
+// together the CPUs are the limit, and in turn they reach Running one after the other
+// instead of all near the end. A turn is a lease that expires, and a pod deleted
+// while it waits gives its place up.
+//
 // # On disk and in containerd
 //
 //	<DataDir>/pods/<uid>/

@@ -102,6 +102,9 @@ type Config struct {
 	OrphanGrace time.Duration
 	// DefaultGracePeriod when a pod has no terminationGracePeriodSeconds; 30 s.
 	DefaultGracePeriod time.Duration
+	// StartParallelism is how many pods may run the CPU-heavy steps of starting (CNI
+	// ADD, container create and start) at once; default twice the number of CPUs.
+	StartParallelism int
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -144,6 +147,9 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.ResyncInterval, 10*time.Second)
 	def(&c.PullTimeout, 5*time.Minute)
 	def(&c.DefaultGracePeriod, 30*time.Second)
+	if c.StartParallelism <= 0 {
+		c.StartParallelism = 2 * goruntime.NumCPU()
+	}
 	if c.EnsureImage == nil {
 		rt := c.Runtime
 		c.EnsureImage = func(ctx context.Context, ref string, policy image.PullPolicy) (containerd.Image, error) {
@@ -174,6 +180,10 @@ type Manager struct {
 	pendSig chan struct{}
 
 	workersWG sync.WaitGroup
+	// gate orders the heavy steps of starting pods; workerSeq (under mu) numbers the
+	// workers so that earlier pods go first.
+	gate      *startGate
+	workerSeq uint64
 
 	imgMu    sync.Mutex
 	imgCache map[string]cachedImage
@@ -239,6 +249,7 @@ func New(cfg Config) (*Manager, error) {
 		updates: make(chan agent.Update),
 		pending: map[types.UID]agent.Update{},
 		pendSig: make(chan struct{}, 1),
+		gate:    newStartGate(cfg.StartParallelism, gateLease),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -34,8 +34,13 @@ func (w *podWorker) ensureSandbox(ctx context.Context, pod *corev1.Pod) error {
 			if n == nil {
 				return errors.New("this node has no pod network; only hostNetwork pods can run")
 			}
+			release, err := w.turn(ctx)
+			if err != nil {
+				return err
+			}
 			t0 := time.Now()
 			sb, err := n.Setup(ctx, string(w.uid), cni.SetupOptions{PortMappings: portMappings(pod)})
+			release()
 			if err != nil {
 				return fmt.Errorf("failed to set up pod network: %w", err)
 			}

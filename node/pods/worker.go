@@ -37,6 +37,8 @@ type podWorker struct {
 	wake chan struct{}
 	// started is guarded by m.mu.
 	started bool
+	// prio orders the pod's turns at Manager.gate: pods met earlier go first.
+	prio uint64
 
 	mu        sync.Mutex
 	pod       *corev1.Pod
@@ -91,10 +93,13 @@ type ctrState struct {
 	killing     bool
 }
 
+// newWorker makes the worker of a pod; m.mu is held, or m is not shared yet.
 func newWorker(m *Manager, uid types.UID) *podWorker {
+	m.workerSeq++
 	return &podWorker{
 		m:       m,
 		uid:     uid,
+		prio:    m.workerSeq,
 		dir:     m.podDir(uid),
 		wake:    make(chan struct{}, 1),
 		ctrs:    map[string]*ctrState{},
@@ -261,7 +266,9 @@ func (w *podWorker) reconcile(ctx context.Context) (time.Duration, bool) {
 	}
 	w.refresh(ctx, pod)
 	if w.terminal == "" {
-		if err := w.ensureSandbox(ctx, pod); err != nil {
+		if err := w.ensureSandbox(ctx, pod); errors.Is(err, errTurnAbandoned) {
+			return w.m.cfg.ResyncInterval, false // deleting (poked again), or the agent stops
+		} else if err != nil {
 			w.setupErr = err.Error()
 			w.log().Warn("pod sandbox", "err", err)
 			soon(retryDelay)
@@ -677,6 +684,12 @@ func (w *podWorker) startInstance(ctx context.Context, pod *corev1.Pod, spec *co
 	// A crash between create and start in an earlier run leaves the record behind.
 	_ = w.m.rt.Delete(ctx, id)
 	w.m.registerContainer(id, w.uid)
+	release, err := w.turn(ctx)
+	if err != nil {
+		w.m.unregisterContainer(id)
+		return
+	}
+	defer release()
 	t1 := time.Now()
 	if err := w.m.rt.CreateContainer(ctx, rs); err != nil {
 		w.m.unregisterContainer(id)
@@ -716,6 +729,7 @@ func (w *podWorker) startInstance(ctx context.Context, pod *corev1.Pod, spec *co
 		w.poke()
 		return
 	}
+	release()
 	w.log().Debug("container started", "container", spec.Name, "instance", n,
 		"prepare", t1.Sub(t0), "create", t2.Sub(t1), "start", time.Since(t2))
 	if st, err := w.m.rt.Status(ctx, id); err == nil {
