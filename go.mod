@@ -13,12 +13,16 @@ require (
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
 	k8s.io/kube-openapi v0.0.0-20260721132016-d427ff9ee9ad
+	k8s.io/streaming v0.37.2
 	sigs.k8s.io/json v0.0.0-20250730193827-2d320260d730
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2
 	sigs.k8s.io/yaml v1.6.0
 )
 
-require golang.org/x/crypto v0.58.0 // indirect
+require (
+	github.com/moby/spdystream v0.5.1 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+)
 
 require (
 	cyphar.com/go-pathrs v0.2.1 // indirect

@@ -307,7 +307,14 @@ type frameReader struct {
 }
 
 func newFrameReader(r io.Reader, limit int) *frameReader {
-	return &frameReader{r: bufio.NewReaderSize(r, 64<<10), limit: limit}
+	return newFrameReaderSize(r, limit, 64<<10)
+}
+
+// newFrameReaderSize buffers size bytes. The kernel holds a reader for every stream of
+// every node, mostly idle, so its own are small: a payload larger than the buffer is
+// read straight into place anyway.
+func newFrameReaderSize(r io.Reader, limit, size int) *frameReader {
+	return &frameReader{r: bufio.NewReaderSize(r, size), limit: limit}
 }
 
 // next returns a freshly allocated payload: callers may keep it (event objects do).

@@ -341,7 +341,7 @@ func (s *Server) serveJoin(conn *quic.Conn) {
 	}
 	_ = st.SetDeadline(time.Now().Add(joinTimeout))
 	var m joinMsg
-	fr := newFrameReader(st, 64<<10)
+	fr := newFrameReaderSize(st, 64<<10, serverReadBuffer)
 	if err := fr.expect(frameJoin, &m); err != nil {
 		rejectStream(st, streamCodeProtocol, codeBadRequest, err.Error())
 	} else if code, msg, cert := s.join(m); code != "" {
@@ -441,7 +441,7 @@ func (s *Server) watchdog(sc *serverConn, interval time.Duration) {
 }
 
 func (s *Server) serveStream(sc *serverConn, st *quic.Stream) {
-	fr := newFrameReader(st, s.cfg.MaxFrameSize)
+	fr := newFrameReaderSize(st, s.cfg.MaxFrameSize, serverReadBuffer)
 	_ = st.SetReadDeadline(time.Now().Add(helloTimeout))
 	t, p, err := fr.next()
 	_ = st.SetReadDeadline(time.Time{})
@@ -653,8 +653,17 @@ type eventWriter struct {
 	err   error
 }
 
+// serverReadBuffer is the read buffer of a node-opened stream at the kernel: with
+// thousands of nodes, each with a few streams that mostly wait, 64 KiB apiece was
+// gigabytes.
+const serverReadBuffer = 4 << 10
+
+// writeBuffers are the batch buffers of event writers, taken only while there is
+// something to write, for the same reason.
+var writeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
 func newEventWriter(ctx context.Context, st io.Writer, limit int) *eventWriter {
-	w := &eventWriter{ctx: ctx, st: st, limit: limit, ch: make(chan Event, 256), done: make(chan struct{})}
+	w := &eventWriter{ctx: ctx, st: st, limit: limit, ch: make(chan Event, 64), done: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -680,9 +689,9 @@ func (w *eventWriter) send(ev Event) error {
 
 func (w *eventWriter) run() {
 	defer close(w.done)
-	buf := make([]byte, 0, 64<<10)
 	for ev := range w.ch {
-		buf = appendEvent(buf[:0], ev)
+		bp := writeBuffers.Get().(*[]byte)
+		buf := appendEvent((*bp)[:0], ev)
 	more:
 		for len(buf) < 64<<10 {
 			select {
@@ -695,12 +704,14 @@ func (w *eventWriter) run() {
 				break more
 			}
 		}
-		if _, err := w.st.Write(buf); err != nil {
+		_, err := w.st.Write(buf)
+		if cap(buf) <= 1<<20 {
+			*bp = buf[:0]
+			writeBuffers.Put(bp)
+		}
+		if err != nil {
 			w.err = fmt.Errorf("watch stream: %w", err)
 			return
-		}
-		if cap(buf) > 1<<20 {
-			buf = make([]byte, 0, 64<<10)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"weft.dev/weft/node/agent"
+	"weft.dev/weft/nodelink"
 	"weft.dev/weft/node/sim"
 )
 
@@ -71,6 +72,10 @@ func simCmd(args []string, stderr io.Writer) int {
 	defer stop()
 	var wg sync.WaitGroup
 	failed := make(chan error, *nodes)
+	// At most this many nodes join at once (handshakes, join, registration): all of
+	// them at once starve the kernel's and this process's CPU until connections time
+	// out and join again, which never settles on a small machine.
+	joining := make(chan struct{}, simJoinConcurrency)
 	for i := range *nodes {
 		name := fmt.Sprintf("%s%d", *prefix, i)
 		nodeLabels := map[string]string{"type": "weft-sim"}
@@ -83,15 +88,27 @@ func simCmd(args []string, stderr io.Writer) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			select {
+			case joining <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			var once sync.Once
+			joined := func() { once.Do(func() { <-joining }) }
+			defer joined()
 			err := agent.Run(ctx, agent.Config{
 				Node: name, DataDir: filepath.Join(*dataDir, name), JoinFile: *join,
 				NodeIP: fmt.Sprintf("10.%d.%d.%d", 200+i/65536%50, i/256%256, i%256),
 				Labels: nodeLabels, Taints: tnts, Logger: logger.With("node", name),
+				// Thousands of links in one process: heartbeats and keepalives at a
+				// real node's pace would be most of the work of a small machine.
+				Link: nodelink.ClientConfig{HeartbeatInterval: simHeartbeat, KeepAlive: simHeartbeat / 2},
 				Status: func(st *corev1.NodeStatus) {
 					st.Capacity, st.Allocatable = capacity.DeepCopy(), capacity.DeepCopy()
 					st.NodeInfo.ContainerRuntimeVersion = "sim://weft"
 				},
 				NewPods: func(ctx context.Context, env agent.Env) (agent.PodManager, error) {
+					joined() // registered: the next node may join
 					cidr, _ := netip.ParsePrefix(env.Node.Spec.PodCIDR)
 					p := sim.New(cidr)
 					p.StartDelay = *startDelay
@@ -102,9 +119,6 @@ func simCmd(args []string, stderr io.Writer) int {
 				failed <- fmt.Errorf("%s: %w", name, err)
 			}
 		}()
-		if i%100 == 99 {
-			time.Sleep(50 * time.Millisecond) // joins come in waves, not all at once
-		}
 	}
 	fmt.Fprintf(stderr, "weft sim: %d nodes joining %s\n", *nodes, *join)
 	select {
@@ -118,6 +132,14 @@ func simCmd(args []string, stderr io.Writer) int {
 	wg.Wait()
 	return 0
 }
+
+const (
+	// simJoinConcurrency bounds the simulated nodes joining at the same time.
+	simJoinConcurrency = 64
+	// simHeartbeat is the simulated nodes' heartbeat interval (a real node's: 2 s);
+	// the kernel judges each node by the interval it announces.
+	simHeartbeat = 5 * time.Second
+)
 
 func parseLabels(s string) (map[string]string, error) {
 	out := map[string]string{}

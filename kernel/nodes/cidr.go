@@ -39,12 +39,21 @@ func (a *cidrAllocator) nth(i int) string {
 
 // first returns the first subnet not in used.
 func (a *cidrAllocator) first(used map[string]bool) (string, error) {
+	c, _, err := a.firstFrom(used, 0)
+	return c, err
+}
+
+// firstFrom is first, scanning from index start and wrapping around, and it returns
+// the index to start from next time, so that a cluster growing by thousands of nodes
+// does not rescan every subnet it already gave out.
+func (a *cidrAllocator) firstFrom(used map[string]bool, start int) (string, int, error) {
 	for i := range a.count {
-		if c := a.nth(i); !used[c] {
-			return c, nil
+		j := (start + i) % a.count
+		if c := a.nth(j); !used[c] {
+			return c, (j + 1) % a.count, nil
 		}
 	}
-	return "", ErrCIDRExhausted
+	return "", 0, ErrCIDRExhausted
 }
 
 // contains reports whether cidr is a node subnet of the cluster CIDR.

@@ -5,11 +5,11 @@
 // unreachable taint for a silent node, eviction of its pods once their
 // tolerationSeconds pass), the watch source nodes read pods, ConfigMaps and Secrets
 // from, the request handler through which a node writes (as system:node:<name> in
-// system:nodes), and the pods/log and pods/exec subresources, bridged to streams the
-// kernel opens to the pod's node.
+// system:nodes), and the pods/log, pods/exec and pods/portforward subresources,
+// bridged to streams the kernel opens to the pod's node.
 //
-// The wire formats (request operations, watch kinds, the logs and exec streams) are
-// nodelink/nodeapi's; node/agent is the other end.
+// The wire formats (request operations, watch kinds, the logs, exec and port-forward
+// streams) are nodelink/nodeapi's; node/agent is the other end.
 //
 // Scope of what a node may read and write:
 //
@@ -23,8 +23,12 @@
 // container valid, node connected: 404, 400, 400, 503), then open a stream to the node.
 // Logs stream as text/plain (follow, previous, container, tailLines, timestamps,
 // sinceSeconds, sinceTime, limitBytes). Exec is served over WebSocket with
-// v5.channel.k8s.io (or v4); a SPDY request gets a 400 that says so. pods/attach and
-// portforward are not served yet.
+// v5.channel.k8s.io (or v4); a SPDY request gets a 400 that says so. pods/portforward
+// makes the same checks but the container's (plus ports, when the query has them),
+// then serves SPDY/3.1 portforward.k8s.io either inside a WebSocket
+// (SPDY/3.1+portforward.k8s.io, kubectl's default) or after a plain SPDY upgrade (its
+// fallback); the SPDY connection ends here and each (error, data) stream pair becomes
+// one port-forward stream to the node. pods/attach is not served yet.
 //
 // Why liveness is judged here and not from the Lease alone: the kernel already sees
 // each node's heartbeats on its connection, so it need not wait for a Lease to age.

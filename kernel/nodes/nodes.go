@@ -102,6 +102,7 @@ type Manager struct {
 	nodes     map[string]*nodeState
 	ipamMu    sync.Mutex
 	usedCIDRs map[string]bool // pod CIDRs given out, read from the Nodes once (ipamMu)
+	nextCIDR  int             // where the next search for a free CIDR starts (ipamMu)
 
 	kick chan struct{}
 
@@ -255,12 +256,14 @@ func (m *Manager) Close() error {
 // CloseStreams ends every open log and exec stream, for a graceful shutdown of the API.
 func (m *Manager) CloseStreams() { m.closeStreams() }
 
-// Subresources are pods/log and pods/exec, for apiserver.Server.HandleSubresource.
+// Subresources are pods/log, pods/exec and pods/portforward, for
+// apiserver.Server.HandleSubresource.
 func (m *Manager) Subresources() []apiserver.Subresource {
 	pods := schema.GroupResource{Resource: "pods"}
 	return []apiserver.Subresource{
 		{Resource: pods, Name: "log", Verbs: []string{"get"}, Kind: podGVKMeta, Handler: apiserver.SubresourceHandlerFunc(m.serveLog)},
 		{Resource: pods, Name: "exec", Verbs: []string{"get", "create"}, Kind: podExecOptionsGVK, Handler: apiserver.SubresourceHandlerFunc(m.serveExec)},
+		{Resource: pods, Name: "portforward", Verbs: []string{"get", "create"}, Kind: podPortForwardOptionsGVK, Handler: apiserver.SubresourceHandlerFunc(m.servePortForward)},
 	}
 }
 

@@ -220,11 +220,12 @@ func copyField(from, to *unstructured.Unstructured, field string) {
 }
 
 // Assign is the write behind a subresource such as pods/binding, which kube-apiserver
-// applies to storage directly: fn edits a copy of the current object, the hooks
-// registered for the subresource admit it, and it is written with compare-and-swap,
-// retrying when someone else wrote first. The whole object is not validated again
-// and no managed fields are recorded (a scheduler owns no field of the pod it binds),
-// so fn alone answers for the change being valid.
+// applies to storage directly, and behind the kernel's own bookkeeping writes (Lease
+// renewals): fn edits a copy of the current object, the hooks registered for the
+// subresource admit it, and it is written with compare-and-swap, retrying when
+// someone else wrote first. The whole object is not validated again and no managed
+// fields are recorded (a scheduler owns no field of the pod it binds), so fn alone
+// answers for the change being valid.
 func (s *Service) Assign(ctx context.Context, e *registry.Entry, namespace, name, sub string, fn func(cur *unstructured.Unstructured) error, opts WriteOptions) (Result, error) {
 	opts.storageOnly = true
 	return s.updateLoop(ctx, e, namespace, name, sub, opts, func(cur *unstructured.Unstructured) (*unstructured.Unstructured, bool, error) {

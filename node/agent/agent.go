@@ -151,7 +151,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	lc.Node = a.cfg.Node
 	lc.JoinFile, lc.Join = a.cfg.JoinFile, a.cfg.Join
 	lc.CertDir = filepath.Join(a.cfg.DataDir, "nodelink")
-	lc.Handlers = map[string]nodelink.StreamHandler{nodeapi.StreamLogs: a.serveLogs, nodeapi.StreamExec: a.serveExec}
+	lc.Handlers = map[string]nodelink.StreamHandler{nodeapi.StreamLogs: a.serveLogs, nodeapi.StreamExec: a.serveExec, nodeapi.StreamPortForward: a.servePortForward}
 	onConnect := lc.OnConnect
 	lc.OnConnect = func() {
 		select {

@@ -27,6 +27,14 @@ type PodManager interface {
 	Logs(ctx context.Context, namespace, pod, container string, previous bool, opts runtime.LogOptions, stdout, stderr io.Writer) error
 	// Exec runs a command in a running container and returns its exit code.
 	Exec(ctx context.Context, namespace, pod, container string, opts runtime.ExecOptions) (int, error)
+	// PortForward connects to port on the pod's loopback, inside its network
+	// namespace, and copies between that connection and stream until both directions
+	// end (end of stream: half-close the connection; end of the connection: CloseWrite
+	// the stream if it has that method) or ctx ends. uid, when set, must be the pod's.
+	// It must not touch stream before it is connected: the first Read or Write of
+	// stream reports the connection made to the kernel, an error returned before
+	// reports the failure.
+	PortForward(ctx context.Context, namespace, pod string, uid types.UID, port int32, stream io.ReadWriteCloser) error
 	// ObjectChanged tells the manager a ConfigMap or Secret changed, so the volumes
 	// made from it are updated.
 	ObjectChanged(kind, namespace, name string)

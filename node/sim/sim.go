@@ -158,5 +158,14 @@ func (p *Pods) Exec(context.Context, string, string, string, runtime.ExecOptions
 	return 0, ErrSimulated
 }
 
+// ErrNoNetwork answers port-forward: a simulated pod has a fake IP and nothing
+// listening behind it.
+var ErrNoNetwork = errors.New("sim: the pod is simulated; it has no network to forward ports to")
+
+// PortForward implements agent.PodManager.
+func (p *Pods) PortForward(context.Context, string, string, types.UID, int32, io.ReadWriteCloser) error {
+	return ErrNoNetwork
+}
+
 // ObjectChanged implements agent.PodManager.
 func (p *Pods) ObjectChanged(string, string, string) {}

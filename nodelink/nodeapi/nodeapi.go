@@ -1,8 +1,8 @@
 // Package nodeapi is what Weft's kernel and node agent say to each other over nodelink:
 // the request stream's JSON operations, the scope of the watch kinds, and the headers
-// and framing of the kernel-opened logs and exec streams. nodelink itself carries these
-// bytes without knowing them; both kernel/nodes and node/agent import this package, so
-// it depends on nothing but the Kubernetes API types.
+// and framing of the kernel-opened logs, exec and port-forward streams. nodelink
+// itself carries these bytes without knowing them; both kernel/nodes and node/agent
+// import this package, so it depends on nothing but the Kubernetes API types.
 package nodeapi
 
 import (
@@ -85,8 +85,9 @@ type NodeStatus = corev1.NodeStatus
 
 // Kernel-opened stream kinds.
 const (
-	StreamLogs = "logs"
-	StreamExec = "exec"
+	StreamLogs        = "logs"
+	StreamExec        = "exec"
+	StreamPortForward = "port-forward"
 )
 
 // LogsHeader is the header of a logs stream (kubectl logs' options).
@@ -115,6 +116,20 @@ type ExecHeader struct {
 	Stderr    bool      `json:"stderr,omitempty"`
 	TTY       bool      `json:"tty,omitempty"`
 }
+
+// PortForwardHeader is the header of a port-forward stream: one TCP connection to
+// Port on the pod's loopback (inside its network namespace), as kubelet dials it.
+type PortForwardHeader struct {
+	Namespace string    `json:"namespace"`
+	Pod       string    `json:"pod"`
+	UID       types.UID `json:"uid,omitempty"`
+	Port      int32     `json:"port"`
+}
+
+// A port-forward stream starts, node to kernel, with one result message
+// (WriteResult): an empty Status once the node has connected to the port, after which
+// the stream carries the connection's bytes both ways (FIN is the TCP half-close); or
+// the failure (pod not found, connection refused), after which the stream ends.
 
 // A logs stream starts, node to kernel, with one result message (WriteResult): an
 // empty Status on success, after which the log follows as raw bytes; or the failure,
