@@ -19,7 +19,7 @@ mkdir -p bin
 	go test -run '^$' -bench 'Schedule(Default|Wasm)$/nodes=/batch=16' -benchtime 1000x -timeout 10m ./plugins/scheduling/
 	go test -run '^$' -bench 'PodStartup' -benchtime 5x -timeout 10m ./node/pods/
 	go test -run '^$' -bench 'NotReady' -benchtime 1x -timeout 10m ./node/agent/
-	# The scheduler end to end on simulated nodes; each run is bounded (15-20 min at most).
+	# The scheduler end to end on simulated nodes; each run is bounded (15-30 min at most).
 	go test -run '^$' -bench 'SchedulingThroughput|SchedulerSwapLatency' -benchtime 1x -timeout 60m ./cmd/weft/
-	go test -run '^$' -bench 'SchedulingScale' -benchtime 1x -timeout 30m ./cmd/weft/
+	go test -run '^$' -bench 'SchedulingScale' -benchtime 1x -timeout 45m ./cmd/weft/
 } 2>&1 | tee bin/bench.out | go run ./hack/benchreport

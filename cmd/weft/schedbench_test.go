@@ -229,7 +229,7 @@ func BenchmarkSchedulingScale(b *testing.B) {
 		for range b.N {
 			c := startSimCluster(b, nodes)
 			l := c.load(b, "p", total, 64)
-			bound, running := l.wait(b, 20*time.Minute)
+			bound, running := l.wait(b, 30*time.Minute)
 			b.ReportMetric(c.joined.Seconds(), "s-to-nodes-ready")
 			b.ReportMetric(running.Seconds(), "s-to-all-running")
 			b.ReportMetric(float64(total)/bound.Seconds(), "bound-pods/s")
