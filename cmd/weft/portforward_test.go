@@ -1,19 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,25 +20,7 @@ import (
 func TestPortForward(t *testing.T) {
 	runtimetest.Gate(t)
 	kubectl := kerneltest.Kubectl(t)
-	dir := t.TempDir()
-	node := fmt.Sprintf("pf-%d", os.Getpid())
-	s := &server{t: t, dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig"), log: &bytes.Buffer{}}
-	s.cmd = exec.Command(weftBin, "up", "--data-dir", dir, "--api-addr", "127.0.0.1:0", "--node-name", node)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.stop(syscall.SIGTERM)
-		if t.Failed() {
-			t.Logf("weft up log:\n%s", s.log)
-		}
-		cleanupNode(t, dir, node)
-	})
-	waitFor(t, "node Ready", func() (string, bool) {
-		out, _ := s.kubectlErr("get", "node", node, "--no-headers")
-		return out, regexpLine(out, node+`\s+Ready\s+.*`)
-	})
+	s, _ := startUp(t, "pf")
 	const manifest = `apiVersion: v1
 kind: Pod
 metadata: {name: web}
@@ -69,9 +43,9 @@ spec:
 	pf := startPortForward(t, kubectl, s, "pod/web", ":80", ":8081")
 	hc := &http.Client{Timeout: 5 * time.Second}
 	for _, port := range []int{80, 8081} {
-		resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/etc/hostname", pf.ports[port]))
+		resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/etc/hostname", pf.Ports[port]))
 		if err != nil {
-			t.Fatalf("GET through port-forward to %d: %v\n%s", port, err, pf.output())
+			t.Fatalf("GET through port-forward to %d: %v\n%s", port, err, pf.Output())
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -87,7 +61,7 @@ spec:
 
 	// Nothing listens on 9: the connection ends and kubectl shows the node's error.
 	refused := startPortForward(t, kubectl, s, "pod/web", ":9")
-	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", refused.ports[9]))
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", refused.Ports[9]))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +71,7 @@ spec:
 	}
 	conn.Close()
 	waitFor(t, "kubectl shows the refused connection", func() (string, bool) {
-		out := refused.output()
+		out := refused.Output()
 		return out, strings.Contains(out, "an error occurred forwarding") && strings.Contains(out, "failed to connect to localhost:9 inside the pod") && strings.Contains(out, "connection refused")
 	})
 
@@ -113,82 +87,7 @@ spec:
 	})
 }
 
-// portForward is a running kubectl port-forward.
-type portForward struct {
-	ports map[int]int // pod port -> local port
-	mu    sync.Mutex
-	out   bytes.Buffer
-}
-
-func (p *portForward) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *portForward) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-var forwardingLine = regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)`)
-
-// startPortForward runs kubectl port-forward and waits until it listens on every
-// port; the test's cleanup stops it.
-func startPortForward(t *testing.T, kubectl string, s *server, target string, ports ...string) *portForward {
+func startPortForward(t *testing.T, kubectl string, s *server, target string, ports ...string) *kerneltest.PortForward {
 	t.Helper()
-	cmd := exec.Command(kubectl, append([]string{"port-forward", "--address", "127.0.0.1", target}, ports...)...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.kubeconfig, "HOME="+s.dir)
-	pf := &portForward{ports: map[int]int{}}
-	cmd.Stderr = pf
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	lines := make(chan string)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			fmt.Fprintln(pf, sc.Text())
-			lines <- sc.Text()
-		}
-	}()
-	timeout := time.After(15 * time.Second)
-	for len(pf.ports) < len(ports) {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("kubectl port-forward exited:\n%s", pf.output())
-			}
-			if m := forwardingLine.FindStringSubmatch(l); m != nil {
-				var local, remote int
-				fmt.Sscan(m[1], &local)
-				fmt.Sscan(m[2], &remote)
-				pf.ports[remote] = local
-			}
-		case <-timeout:
-			t.Fatalf("kubectl port-forward did not listen:\n%s", pf.output())
-		}
-	}
-	go func() {
-		for range lines {
-		}
-	}()
-	return pf
+	return kerneltest.StartPortForward(t, kubectl, []string{"KUBECONFIG=" + s.kubeconfig, "HOME=" + s.dir}, len(ports), append([]string{target}, ports...)...)
 }

@@ -19,8 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"weft.dev/weft/node/agent"
-	"weft.dev/weft/nodelink"
 	"weft.dev/weft/node/sim"
+	"weft.dev/weft/nodelink"
 )
 
 // simCmd runs `weft sim`: N simulated nodes in one process, each joining the kernel

@@ -30,25 +30,8 @@ import (
 func TestUp(t *testing.T) {
 	runtimetest.Gate(t)
 	kerneltest.Kubectl(t)
-	dir := t.TempDir()
-	node := fmt.Sprintf("up-%d", os.Getpid())
-	s := &server{t: t, dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig"), log: &bytes.Buffer{}}
-	s.cmd = exec.Command(weftBin, "up", "--data-dir", dir, "--api-addr", "127.0.0.1:0", "--node-name", node)
-	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.stop(syscall.SIGTERM)
-		if t.Failed() {
-			t.Logf("weft up log:\n%s", s.log)
-		}
-		cleanupNode(t, dir, node)
-	})
-	waitFor(t, "node Ready", func() (string, bool) {
-		out, _ := s.kubectlErr("get", "node", node, "--no-headers")
-		return out, regexpLine(out, node+`\s+Ready\s+.*`)
-	})
+	s, node := startUp(t, "up")
+	dir := s.dir
 	const manifest = `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: hello}
@@ -180,4 +163,30 @@ func (s *server) kubectlIn(stdin string, args ...string) (string, error) {
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// startUp runs `weft up` with a node named prefix-PID until the test ends, waits for
+// the node to be Ready, and cleans up what the node leaves running.
+func startUp(t *testing.T, prefix string) (*server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	node := fmt.Sprintf("%s-%d", prefix, os.Getpid())
+	s := &server{t: t, dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig"), log: &bytes.Buffer{}}
+	s.cmd = exec.Command(weftBin, "up", "--data-dir", dir, "--api-addr", "127.0.0.1:0", "--node-name", node)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.stop(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("weft up log:\n%s", s.log)
+		}
+		cleanupNode(t, dir, node)
+	})
+	waitFor(t, "node Ready", func() (string, bool) {
+		out, _ := s.kubectlErr("get", "node", node, "--no-headers")
+		return out, regexpLine(out, node+`\s+Ready\s+.*`)
+	})
+	return s, node
 }

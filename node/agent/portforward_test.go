@@ -1,20 +1,15 @@
 package agent_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -106,13 +101,13 @@ func TestPortForwardAgainstKernel(t *testing.T) {
 		{"spdy", "KUBECTL_PORT_FORWARD_WEBSOCKETS=false"},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
-			pf := startForward(t, kubectl, c.Kubeconfig, mode.env, "pod/fwd", ":80", ":81")
+			pf := kerneltest.StartPortForward(t, kubectl, []string{mode.env}, 2, "--kubeconfig", c.Kubeconfig, "-v=4", "pod/fwd", ":80", ":81")
 			hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 			// Several connections, some at once: each is its own stream pair.
 			var wg sync.WaitGroup
 			for i := range 4 {
 				wg.Go(func() {
-					resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/n%d", pf.ports[80], i))
+					resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/n%d", pf.Ports[80], i))
 					if err != nil {
 						t.Errorf("GET through port-forward: %v", err)
 						return
@@ -127,13 +122,13 @@ func TestPortForwardAgainstKernel(t *testing.T) {
 			wg.Wait()
 			if mode.name == "websocket" {
 				// kubectl tried the tunnel first and did not need its fallback.
-				if out := pf.output(); strings.Contains(out, "fallback to secondary dialer") || !strings.Contains(out, "negotiated protocol: portforward.k8s.io") {
+				if out := pf.Output(); strings.Contains(out, "fallback to secondary dialer") || !strings.Contains(out, "negotiated protocol: portforward.k8s.io") {
 					t.Errorf("kubectl fell back to SPDY:\n%s", out)
 				}
 			}
 			// Nothing listens on 81: the connection ends and kubectl reports the node's
 			// error, as it reports kubelet's.
-			conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", pf.ports[81]))
+			conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", pf.Ports[81]))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,9 +138,9 @@ func TestPortForwardAgainstKernel(t *testing.T) {
 			}
 			conn.Close()
 			waitFor(t, 5*time.Second, "kubectl reports the refused port", func() (bool, error) {
-				return strings.Contains(pf.output(), "connection refused"), nil
+				return strings.Contains(pf.Output(), "connection refused"), nil
 			})
-			if out := pf.output(); !strings.Contains(out, "an error occurred forwarding") || !strings.Contains(out, "81") {
+			if out := pf.Output(); !strings.Contains(out, "an error occurred forwarding") || !strings.Contains(out, "81") {
 				t.Errorf("kubectl output: %s", out)
 			}
 		})
@@ -188,91 +183,3 @@ func TestPortForwardAgainstKernel(t *testing.T) {
 		t.Errorf("port-forward to a missing pod: %v %s", err, out)
 	}
 }
-
-// forward is a running kubectl port-forward.
-type forward struct {
-	ports map[int]int // remote -> local
-	mu    sync.Mutex
-	out   bytes.Buffer
-}
-
-func (f *forward) output() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.out.String()
-}
-
-var forwardingRE = regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) -> (\d+)`)
-
-// startForward runs kubectl port-forward target ports... and waits until it listens
-// on every port.
-func startForward(t *testing.T, kubectl, kubeconfig, env, target string, ports ...string) *forward {
-	t.Helper()
-	cmd := exec.Command(kubectl, append([]string{"--kubeconfig", kubeconfig, "port-forward", "-v=4", "--address", "127.0.0.1", target}, ports...)...)
-	cmd.Env = append(os.Environ(), env)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &forward{ports: map[int]int{}}
-	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return f.out.Write(p)
-	})
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("kubectl port-forward output:\n%s", f.output())
-		}
-	})
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			f.mu.Lock()
-			f.out.WriteString(sc.Text() + "\n")
-			f.mu.Unlock()
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	timeout := time.After(15 * time.Second)
-	for len(f.ports) < len(ports) {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("kubectl port-forward exited: %s", f.output())
-			}
-			if m := forwardingRE.FindStringSubmatch(l); m != nil {
-				var local, remote int
-				fmt.Sscan(m[1], &local)
-				fmt.Sscan(m[2], &remote)
-				f.ports[remote] = local
-			}
-		case <-timeout:
-			t.Fatalf("kubectl port-forward did not listen: %s", f.output())
-		}
-	}
-	// Keep draining stdout so kubectl never blocks on it.
-	go func() {
-		for range lines {
-		}
-	}()
-	return f
-}
-
-type writerFunc func([]byte) (int, error)
-
-func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
