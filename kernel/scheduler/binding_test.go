@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,11 @@ func TestBinding(t *testing.T) {
 	}
 	if !scheduled || got.Status.Phase != corev1.PodPending {
 		t.Fatalf("status after binding: %+v", got.Status)
+	}
+	// As in kube-apiserver, a binding is written to storage directly: the binder
+	// owns no field of the pod.
+	if !slices.EqualFunc(got.ManagedFields, created.ManagedFields, func(a, b metav1.ManagedFieldsEntry) bool { return a.Manager == b.Manager }) {
+		t.Fatalf("managed fields after binding: %+v, before: %+v", got.ManagedFields, created.ManagedFields)
 	}
 	err = pods.Bind(ctx, binding("p", "node-b"), metav1.CreateOptions{})
 	if !apierrors.IsConflict(err) || !strings.Contains(err.Error(), `pod p is already assigned to node "node-a"`) {

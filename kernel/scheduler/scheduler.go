@@ -317,7 +317,6 @@ func (s *Scheduler) shadow(ctx context.Context, profile string, objs []*unstruct
 // queue keeps the pods of this batch until their bind ends, and the policy has
 // assumed them, so the next batch neither sees them again nor overlooks them.
 func (s *Scheduler) bind(ctx context.Context, podsKind *registry.Entry, policy Policy, qps []QueuedPod, decisions []Decision) {
-	sem := s.bindSem
 	var wg sync.WaitGroup
 	var lostMu sync.Mutex
 	var lost []string
@@ -336,9 +335,9 @@ func (s *Scheduler) bind(ctx context.Context, podsKind *registry.Entry, policy P
 			continue
 		}
 		wg.Add(1)
-		sem <- struct{}{}
+		s.bindSem <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer func() { <-s.bindSem; wg.Done() }()
 			ns, name := splitKey(p.Key)
 			err := Bind(ctx, s.cfg.Objects, podsKind, Binding{Namespace: ns, Name: name, UID: types.UID(p.UID), Node: d.Node}, s.cfg.FieldManager)
 			switch {
