@@ -461,9 +461,11 @@ func (m *Manager) ensureNode(ctx context.Context, node string, labels map[string
 	// The CIDR is reserved; the write runs unlocked, or thousands of nodes joining
 	// at once would register one store commit at a time.
 	m.ipamMu.Unlock()
-	kept := false
+	// The reservation is given back only when the Node surely did not take it; after
+	// an error whose write may still have committed, it stays taken.
+	unused := false
 	defer func() {
-		if !kept {
+		if unused {
 			m.ipamMu.Lock()
 			delete(m.usedCIDRs, cidr)
 			m.ipamMu.Unlock()
@@ -490,25 +492,24 @@ func (m *Manager) ensureNode(ctx context.Context, node string, labels map[string
 		}}
 		_, err := m.objects.Create(ctx, e, "", obj, objects.WriteOptions{FieldManager: fieldManager})
 		if err == nil {
-			kept = true
 			m.log.Info("node registered", "node", node, "podCIDR", cidr)
 		}
 		if apierrors.IsAlreadyExists(err) {
+			unused = true
 			return nil // registered meanwhile by another request of the same node
 		}
 		return err
 	}
 	_, err = m.objects.Mutate(ctx, e, "", node, "", func(cur *unstructured.Unstructured) error {
-		kept = false
-		if c, _, _ := unstructured.NestedString(cur.Object, "spec", "podCIDR"); c != "" {
+		// The last attempt's decision stands.
+		c, _, _ := unstructured.NestedString(cur.Object, "spec", "podCIDR")
+		if unused = c != ""; unused {
 			return nil
 		}
 		_ = unstructured.SetNestedField(cur.Object, cidr, "spec", "podCIDR")
 		_ = unstructured.SetNestedSlice(cur.Object, []any{cidr}, "spec", "podCIDRs")
-		kept = true // the last attempt's decision stands
 		return nil
 	}, objects.WriteOptions{FieldManager: fieldManager})
-	kept = kept && err == nil
 	return err
 }
 
