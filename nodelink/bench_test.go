@@ -67,7 +67,7 @@ func tcpAnchor(b *testing.B, e *testEnv, obj []byte, n int) float64 {
 			return
 		}
 		defer conn.Close()
-		w := newEventWriter(context.Background(), conn, DefaultMaxFrameSize)
+		w := newEventWriter(context.Background(), conn, DefaultMaxFrameSize, newWriteBuffers())
 		genSource{obj: obj}.Watch(context.Background(), "", "", 0, func(ev Event) error {
 			if ev.Revision > uint64(n) {
 				return errors.New("done")

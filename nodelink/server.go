@@ -124,6 +124,8 @@ type Server struct {
 	ln     *quic.Listener
 	ownPC  net.PacketConn
 	qconf  *quic.Config
+	// writeBufs are the batch buffers of watch streams' event writers.
+	writeBufs *sync.Pool
 
 	mu     sync.Mutex
 	nodes  map[string]*nodeState
@@ -187,7 +189,7 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, nodes: map[string]*nodeState{}, conns: map[*quic.Conn]struct{}{}}
+	s := &Server{cfg: cfg, nodes: map[string]*nodeState{}, conns: map[*quic.Conn]struct{}{}, writeBufs: newWriteBuffers()}
 	s.caPEM = pemCert(cfg.CACert)
 	s.caPool = x509.NewCertPool()
 	s.caPool.AddCert(cfg.CACert)
@@ -615,7 +617,7 @@ func (s *Server) serveWatch(sc *serverConn, st *quic.Stream, fr *frameReader, p 
 		}
 		cancel(err)
 	}()
-	w := newEventWriter(ctx, st, s.cfg.MaxFrameSize)
+	w := newEventWriter(ctx, st, s.cfg.MaxFrameSize, s.writeBufs)
 	err := s.cfg.Watch.Watch(ctx, sc.node, m.Kind, m.From, w.send)
 	if ctx.Err() != nil {
 		// Reset first: a write blocked on a peer that stopped reading must not hold us.
@@ -648,6 +650,7 @@ type eventWriter struct {
 	ctx   context.Context
 	st    io.Writer
 	limit int
+	bufs  *sync.Pool
 	ch    chan Event
 	done  chan struct{}
 	err   error
@@ -658,12 +661,14 @@ type eventWriter struct {
 // gigabytes.
 const serverReadBuffer = 4 << 10
 
-// writeBuffers are the batch buffers of event writers, taken only while there is
-// something to write, for the same reason.
-var writeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+// newWriteBuffers pools the batch buffers of event writers, which take one only while
+// there is something to write, for the same reason.
+func newWriteBuffers() *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+}
 
-func newEventWriter(ctx context.Context, st io.Writer, limit int) *eventWriter {
-	w := &eventWriter{ctx: ctx, st: st, limit: limit, ch: make(chan Event, 64), done: make(chan struct{})}
+func newEventWriter(ctx context.Context, st io.Writer, limit int, bufs *sync.Pool) *eventWriter {
+	w := &eventWriter{ctx: ctx, st: st, limit: limit, bufs: bufs, ch: make(chan Event, 64), done: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -690,7 +695,7 @@ func (w *eventWriter) send(ev Event) error {
 func (w *eventWriter) run() {
 	defer close(w.done)
 	for ev := range w.ch {
-		bp := writeBuffers.Get().(*[]byte)
+		bp := w.bufs.Get().(*[]byte)
 		buf := appendEvent((*bp)[:0], ev)
 	more:
 		for len(buf) < 64<<10 {
@@ -707,7 +712,7 @@ func (w *eventWriter) run() {
 		_, err := w.st.Write(buf)
 		if cap(buf) <= 1<<20 {
 			*bp = buf[:0]
-			writeBuffers.Put(bp)
+			w.bufs.Put(bp)
 		}
 		if err != nil {
 			w.err = fmt.Errorf("watch stream: %w", err)
