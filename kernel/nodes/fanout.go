@@ -102,16 +102,25 @@ func newFanout(log *slog.Logger, st store.Interface, prefix string, dec func(sto
 // opened before start returns, so that nodes subscribing right after it are served
 // by the fanout.
 func (f *fanout) start(ctx context.Context) error {
+	w, err := f.open(ctx)
+	if err != nil {
+		return err
+	}
+	go f.run(ctx, w)
+	return nil
+}
+
+// open watches the store from the current revision on, which becomes the floor.
+func (f *fanout) open(ctx context.Context) (store.Watcher, error) {
 	from := f.st.CurrentRevision()
 	w, err := f.st.Watch(ctx, f.prefix, from+1, store.WatchOptions{PrevKV: true, ProgressNotify: true})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	f.mu.Lock()
 	f.floor, f.rev, f.running = from, from, true
 	f.mu.Unlock()
-	go f.run(ctx, w)
-	return nil
+	return w, nil
 }
 
 // run dispatches until ctx ends. When its store watch fails it drops every
@@ -127,11 +136,7 @@ func (f *fanout) run(ctx context.Context, w store.Watcher) {
 		}
 		f.log.Warn("node watch fanout restarts", "prefix", f.prefix, "err", err)
 		for {
-			from := f.st.CurrentRevision()
-			if w, err = f.st.Watch(ctx, f.prefix, from+1, store.WatchOptions{PrevKV: true, ProgressNotify: true}); err == nil {
-				f.mu.Lock()
-				f.floor, f.rev, f.running = from, from, true
-				f.mu.Unlock()
+			if w, err = f.open(ctx); err == nil {
 				break
 			}
 			f.log.Warn("node watch fanout: watch", "prefix", f.prefix, "err", err)
