@@ -174,14 +174,19 @@ func TestPolicySwapUnderLoad(t *testing.T) {
 	})
 	// Bound once each: one Scheduled event per pod, and no pod bound twice (the
 	// binding subresource refuses it, so a second decision shows only as a conflict).
-	evs, err := cs.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "reason=Scheduled"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	per := map[string]int{}
-	for _, e := range evs.Items {
-		per[e.InvolvedObject.Name]++
-	}
+	// Events are written in the background, so they may trail the pods' phase.
+	var per map[string]int
+	waitFor(t, "a Scheduled event for every pod", func() (string, bool) {
+		evs, err := cs.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "reason=Scheduled"})
+		if err != nil {
+			return err.Error(), false
+		}
+		per = map[string]int{}
+		for _, e := range evs.Items {
+			per[e.InvolvedObject.Name]++
+		}
+		return fmt.Sprintf("%d of %d pods have one", len(per), total), len(per) >= total
+	})
 	for i := range total {
 		if n := per[fmt.Sprintf("p%04d", i)]; n != 1 {
 			t.Fatalf("pod p%04d was reported scheduled %d times", i, n)

@@ -109,7 +109,7 @@ func New(cfg Config) *Scheduler {
 		cfg.FieldManager = "weft-scheduler"
 	}
 	return &Scheduler{cfg: cfg, log: cfg.Logger.With("component", "scheduler"), queue: NewQueue(cfg.Queue), known: map[string]bool{}, stats: map[string]*Stats{}, deciding: map[string]Policy{},
-		events:  &eventWriter{svc: cfg.Objects, component: cfg.FieldManager, ch: make(chan eventReq, 4096)},
+		events:  &eventWriter{svc: cfg.Objects, log: cfg.Logger.With("component", "scheduler"), component: cfg.FieldManager, ch: make(chan eventReq, 4096)},
 		bindSem: make(chan struct{}, cfg.BindParallelism)}
 }
 
@@ -162,9 +162,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return errors.New("scheduler: the Pod kind is not served")
 	}
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(2 + eventWriters)
 	go func() { defer wg.Done(); s.watch(ctx, pods, s.onPod) }()
-	for range 2 {
+	for range eventWriters {
 		go func() { defer wg.Done(); s.events.run(ctx) }()
 	}
 	go func() {
@@ -400,15 +400,21 @@ func splitKey(key string) (string, string) {
 	return "", key
 }
 
+// eventWriters is how many events are written at once. One at a time, a write waits
+// for its own store commit, so events fell seconds behind binding under load;
+// concurrent writes share commits.
+const eventWriters = 16
+
 // eventWriter records core/v1 Events about pods, as kube-scheduler does: in the
 // background, dropping events rather than slowing scheduling when it falls behind (as
 // kube's event broadcaster does).
 type eventWriter struct {
 	svc       *objects.Service
+	log       *slog.Logger
 	component string
 	ch        chan eventReq
-	dropped   int64
 	mu        sync.Mutex
+	dropped   int64
 }
 
 type eventReq struct {
@@ -422,7 +428,11 @@ func (w *eventWriter) write(_ context.Context, p QueuedPod, typ, reason, message
 	default:
 		w.mu.Lock()
 		w.dropped++
+		n := w.dropped
 		w.mu.Unlock()
+		if n&(n-1) == 0 { // 1, 2, 4, ...: say so without flooding the log
+			w.log.Warn("events dropped: writes are behind", "dropped", n)
+		}
 	}
 }
 
@@ -453,5 +463,7 @@ func (w *eventWriter) create(ctx context.Context, p QueuedPod, typ, reason, mess
 		"reportingComponent": w.component,
 		"firstTimestamp":     now, "lastTimestamp": now, "count": int64(1),
 	}}
-	_, _ = w.svc.Create(ctx, e, ns, ev, objects.WriteOptions{FieldManager: w.component})
+	if _, err := w.svc.Create(ctx, e, ns, ev, objects.WriteOptions{FieldManager: w.component}); err != nil && ctx.Err() == nil && !apierrors.IsNotFound(err) {
+		w.log.Warn("event", "pod", p.Key, "reason", reason, "err", err)
+	}
 }
