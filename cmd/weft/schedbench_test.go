@@ -33,6 +33,38 @@ type simCluster struct {
 	client *kubernetes.Clientset
 	// joined is how long the nodes took from weft sim's start to all Ready.
 	joined time.Duration
+	// server and sim are the processes, for their CPU time.
+	server, sim *os.Process
+}
+
+// cpuTime is the CPU time a process has used so far (user and system), from
+// /proc/PID/stat, in the kernel's clock ticks of 10 ms.
+func cpuTime(b *testing.B, p *os.Process) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	var utime, stime int64
+	if _, err := fmt.Sscan(f[11], &utime); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := fmt.Sscan(f[12], &stime); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// cpuPerPod reports the server's and weft sim's CPU time per pod since before: a
+// figure that holds on a busy machine, where rates do not.
+func (c *simCluster) cpuPerPod(b *testing.B, before [2]time.Duration, pods int) {
+	b.ReportMetric(float64((cpuTime(b, c.server)-before[0]).Microseconds())/1000/float64(pods), "kernel-cpu-ms/pod")
+	b.ReportMetric(float64((cpuTime(b, c.sim)-before[1]).Microseconds())/1000/float64(pods), "sim-cpu-ms/pod")
+}
+
+func (c *simCluster) cpuNow(b *testing.B) [2]time.Duration {
+	return [2]time.Duration{cpuTime(b, c.server), cpuTime(b, c.sim)}
 }
 
 // startSimCluster starts the server and weft sim, and waits for every node to be
@@ -52,7 +84,7 @@ func startSimCluster(b *testing.B, nodes int) *simCluster {
 	b.Cleanup(func() { _ = srv.Process.Signal(syscall.SIGTERM); _ = srv.Wait() })
 	cfg := waitForKubeconfig(b, filepath.Join(dir, "kubeconfig"))
 	cfg.QPS, cfg.Burst = -1, 0
-	c := &simCluster{cfg: cfg, client: kubernetes.NewForConfigOrDie(cfg)}
+	c := &simCluster{cfg: cfg, client: kubernetes.NewForConfigOrDie(cfg), server: srv.Process}
 
 	sim := exec.Command(weftBin, "sim", "--join", filepath.Join(dir, "join"), "--nodes", fmt.Sprint(nodes),
 		"--cpu", "1000", "--memory", "4Ti", "--pods", "1000", "--zones", "4", "--data-dir", filepath.Join(dir, "sim"))
@@ -61,6 +93,7 @@ func startSimCluster(b *testing.B, nodes int) *simCluster {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = sim.Process.Signal(syscall.SIGTERM); _ = sim.Wait() })
+	c.sim = sim.Process
 	start := time.Now()
 	for {
 		list, err := c.client.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{ResourceVersion: "0"})
@@ -208,8 +241,10 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 		b.Run(fmt.Sprintf("nodes=%d/pods=%d", nodes, total), func(b *testing.B) {
 			for range b.N {
 				c := startSimCluster(b, nodes)
+				cpu := c.cpuNow(b)
 				l := c.load(b, "p", total, 64)
 				bound, running := l.wait(b, 15*time.Minute)
+				c.cpuPerPod(b, cpu, total)
 				b.ReportMetric(float64(total)/bound.Seconds(), "bound-pods/s")
 				b.ReportMetric(float64(total)/l.created.Seconds(), "created-pods/s")
 				b.ReportMetric(running.Seconds(), "s-to-all-running")
@@ -228,8 +263,10 @@ func BenchmarkSchedulingScale(b *testing.B) {
 	b.Run(fmt.Sprintf("nodes=%d/pods=%d", nodes, total), func(b *testing.B) {
 		for range b.N {
 			c := startSimCluster(b, nodes)
+			cpu := c.cpuNow(b)
 			l := c.load(b, "p", total, 64)
 			bound, running := l.wait(b, 30*time.Minute)
+			c.cpuPerPod(b, cpu, total)
 			b.ReportMetric(c.joined.Seconds(), "s-to-nodes-ready")
 			b.ReportMetric(running.Seconds(), "s-to-all-running")
 			b.ReportMetric(float64(total)/bound.Seconds(), "bound-pods/s")

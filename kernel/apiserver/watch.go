@@ -36,6 +36,8 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, e *registry.Entry
 		ResourceVersion:      q.Get("resourceVersion"),
 		ResourceVersionMatch: metav1.ResourceVersionMatch(q.Get("resourceVersionMatch")),
 		AllowBookmarks:       isTrue(q.Get("allowWatchBookmarks")),
+		// Events are only encoded here.
+		Shared: true,
 	}
 	if v := q.Get("sendInitialEvents"); v != "" {
 		b, err := strconv.ParseBool(v)

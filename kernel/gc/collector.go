@@ -216,7 +216,7 @@ func (c *Collector) decode(kv store.KV) (*registry.Entry, *unstructured.Unstruct
 	if e == nil {
 		return nil, nil
 	}
-	obj, err := c.svc.Decode(e, kv)
+	obj, err := c.svc.DecodeShared(e, kv)
 	if err != nil {
 		c.log.Warn("cannot decode object", "key", kv.Key, "err", err)
 		return nil, nil

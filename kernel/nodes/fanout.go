@@ -232,6 +232,7 @@ func (f *fanout) entry(ev *store.Event) (fanEntry, bool, error) {
 		if prev == nil || f.key != nil && en.prevKey == "" {
 			return en, false, nil
 		}
+		prev = prev.DeepCopy() // decoded objects are shared with other readers
 		prev.SetResourceVersion(strconv.FormatInt(ev.KV.ModRevision, 10))
 		var err error
 		if en.obj, err = json.Marshal(prev.Object); err != nil {

@@ -167,12 +167,13 @@ func TestRegistrationIPAMAndScopedWrites(t *testing.T) {
 			t.Logf("refused: %s", st.Message)
 		})
 	}
-	if _, st := request(t, a, nodeapi.Request{Op: nodeapi.OpPodStatus, Namespace: "default", Name: "pa", UID: pa.UID, Status: running}); st != nil {
+	res, st := request(t, a, nodeapi.Request{Op: nodeapi.OpPodStatus, Namespace: "default", Name: "pa", UID: pa.UID, Status: running})
+	if st != nil {
 		t.Fatalf("status: %s", st.Message)
 	}
 	got, _ := c.Client.CoreV1().Pods("default").Get(ctx, "pa", metav1.GetOptions{})
-	if got.Status.Phase != corev1.PodRunning {
-		t.Fatalf("phase %q", got.Status.Phase)
+	if got.Status.Phase != corev1.PodRunning || fmt.Sprint(res.Revision) != got.ResourceVersion {
+		t.Fatalf("phase %q at %s; the write answered revision %d", got.Status.Phase, got.ResourceVersion, res.Revision)
 	}
 	if mf := got.ManagedFields; len(mf) == 0 || mf[len(mf)-1].Manager != "weft-agent" {
 		t.Errorf("managed fields %v", mf)

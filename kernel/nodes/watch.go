@@ -148,7 +148,7 @@ func (m *Manager) fanoutFor(kind string, e *registry.Entry) (*fanout, error) {
 			return n
 		}
 	}
-	dec := func(kv store.KV) (*unstructured.Unstructured, error) { return m.objects.Decode(e, kv) }
+	dec := func(kv store.KV) (*unstructured.Unstructured, error) { return m.objects.DecodeShared(e, kv) }
 	f := newFanout(m.log.With("kind", kind), m.objects.Store(), e.ListPrefix(""), dec, key)
 	if err := f.start(m.fanCtx); err != nil {
 		return nil, err

@@ -91,9 +91,3 @@ func parseRV(rv string) (int64, error) {
 	}
 	return n, nil
 }
-
-// Decode turns a stored value of kind e into an object, for kernel controllers that
-// watch the store directly.
-func (s *Service) Decode(e *registry.Entry, kv store.KV) (*unstructured.Unstructured, error) {
-	return s.decode(e, kv)
-}

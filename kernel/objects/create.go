@@ -106,7 +106,7 @@ func (s *Service) createPrepared(ctx context.Context, e *registry.Entry, obj *un
 		// Ownership is computed on the final, valid object, after admission.
 		fm, err := s.managers.get(e, "")
 		if err != nil {
-			return Result{Warnings: warnings}, apierrors.NewInternalError(err)
+			return Result{Warnings: warnings}, managerError(err)
 		}
 		obj = fm.UpdateNoErrors(newObject(e), obj, managerName(opts.FieldManager, s.agent(ctx))).(*unstructured.Unstructured)
 	}

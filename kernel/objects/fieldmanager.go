@@ -2,9 +2,11 @@ package objects
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -23,6 +25,7 @@ type fieldManagers struct {
 	mu     sync.Mutex
 	gen    uint64
 	tc     managedfields.TypeConverter
+	known  map[schema.GroupVersionKind]bool // the kinds tc has types for
 	byKind map[fmKey]*managedfields.FieldManager
 }
 
@@ -37,19 +40,28 @@ func newFieldManagers(reg *registry.Registry) *fieldManagers {
 
 // get returns the field manager for a kind and subresource ("" or "status").
 func (f *fieldManagers) get(e *registry.Entry, sub string) (*managedfields.FieldManager, error) {
-	snap := f.reg.Snapshot()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// The snapshot is taken under the lock, so that a caller holding an older one
+	// never rebuilds the types backwards.
+	snap := f.reg.Snapshot()
 	if f.tc == nil || f.gen != snap.Generation {
 		kinds := map[schema.GroupVersionKind]*wschema.Structural{}
+		known := map[schema.GroupVersionKind]bool{}
 		for _, x := range snap.Entries() {
 			kinds[x.GVK()] = x.Structural
+			known[x.GVK()] = true
 		}
 		tc, err := wschema.NewTypeConverter(kinds)
 		if err != nil {
 			return nil, fmt.Errorf("build server-side apply types: %w", err)
 		}
-		f.tc, f.gen, f.byKind = tc, snap.Generation, map[fmKey]*managedfields.FieldManager{}
+		f.tc, f.gen, f.known, f.byKind = tc, snap.Generation, known, map[fmKey]*managedfields.FieldManager{}
+	}
+	if !f.known[e.GVK()] {
+		// The caller's entry is from a registry that served the kind; this one does
+		// not. A manager built now would fail every write, and be kept.
+		return nil, apierrors.NewNotFound(schema.GroupResource{Group: e.Group, Resource: e.Resource}, "")
 	}
 	key := fmKey{e.GVK(), sub}
 	if fm, ok := f.byKind[key]; ok {
@@ -65,6 +77,43 @@ func (f *fieldManagers) get(e *registry.Entry, sub string) (*managedfields.Field
 	}
 	f.byKind[key] = fm
 	return fm, nil
+}
+
+// trackStatus records the field ownership of a status write. Such a write changes
+// only status, and the status endpoint's field manager ignores every other field, so
+// ownership is computed on status and metadata alone: the same answer for half the
+// work on a pod, whose status writes are most of a node's writes.
+func trackStatus(fm *managedfields.FieldManager, cur, next *unstructured.Unstructured, manager string) *unstructured.Unstructured {
+	slim := func(u *unstructured.Unstructured) *unstructured.Unstructured {
+		o := map[string]any{"apiVersion": u.Object["apiVersion"], "kind": u.Object["kind"]}
+		if m, ok := u.Object["metadata"].(map[string]any); ok {
+			o["metadata"] = maps.Clone(m)
+		}
+		if st, ok := u.Object["status"]; ok {
+			o["status"] = st
+		}
+		return &unstructured.Unstructured{Object: o}
+	}
+	out := fm.UpdateNoErrors(slim(cur), slim(next), manager).(*unstructured.Unstructured)
+	meta, ok := next.Object["metadata"].(map[string]any)
+	if !ok {
+		return next
+	}
+	om, _ := out.Object["metadata"].(map[string]any)
+	if mf, ok := om["managedFields"]; ok {
+		meta["managedFields"] = mf
+	} else {
+		delete(meta, "managedFields")
+	}
+	return next
+}
+
+// managerError is the API error for a failure to get a field manager.
+func managerError(err error) error {
+	if _, ok := err.(apierrors.APIStatus); ok {
+		return err
+	}
+	return apierrors.NewInternalError(err)
 }
 
 // resetFields are the fields a writer through this endpoint cannot own: status on the

@@ -65,7 +65,8 @@ func (s *Service) namespaceOpen(ctx context.Context, e *registry.Entry, namespac
 	if err != nil {
 		return store.Op{}, storeError(nsE, namespace, err)
 	}
-	ns, err := s.decode(nsE, kv)
+	// Read only; every create in the namespace reads the same version.
+	ns, err := s.DecodeShared(nsE, kv)
 	if err != nil {
 		return store.Op{}, err
 	}

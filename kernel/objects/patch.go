@@ -170,7 +170,7 @@ func (s *Service) apply(ctx context.Context, e *registry.Entry, namespace, name,
 	}
 	fm, err := s.managers.get(e, fmSub)
 	if err != nil {
-		return Result{}, apierrors.NewInternalError(err)
+		return Result{}, managerError(err)
 	}
 	for attempt := 0; attempt < maxUpdateAttempts; attempt++ {
 		res, err := s.updateLoop(ctx, e, namespace, name, sub, opts, func(cur *unstructured.Unstructured) (*unstructured.Unstructured, bool, error) {

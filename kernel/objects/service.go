@@ -41,6 +41,7 @@ type Service struct {
 	reg      *registry.Registry
 	log      *slog.Logger
 	managers *fieldManagers
+	shared   sharedDecodes
 }
 
 // New returns a Service.

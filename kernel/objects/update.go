@@ -159,16 +159,25 @@ func (s *Service) commitUpdate(ctx context.Context, e *registry.Entry, sub strin
 		}
 		fm, err := s.managers.get(e, fmSub)
 		if err != nil {
-			return Result{}, apierrors.NewInternalError(err)
+			return Result{}, managerError(err)
 		}
-		next = fm.UpdateNoErrors(cur, next, managerName(opts.FieldManager, s.agent(ctx))).(*unstructured.Unstructured)
+		if sub == SubStatus {
+			next = trackStatus(fm, cur, next, managerName(opts.FieldManager, s.agent(ctx)))
+		} else {
+			next = fm.UpdateNoErrors(cur, next, managerName(opts.FieldManager, s.agent(ctx))).(*unstructured.Unstructured)
+		}
 	}
 
 	plain, err := s.marshal(next)
 	if err != nil {
 		return Result{Warnings: warnings}, err
 	}
-	if old, err := s.marshal(cur); err == nil && bytes.Equal(old, plain) {
+	// The stored bytes are what marshal made of cur, unless sealed.
+	old := kv.Value
+	if e.EncryptAtRest || len(old) > 0 && old[0] != '{' {
+		old, _ = s.marshal(cur)
+	}
+	if bytes.Equal(old, plain) {
 		// Nothing changed: kube-apiserver skips the write and keeps the revision.
 		return Result{Object: cur, Warnings: warnings}, nil
 	}

@@ -29,6 +29,9 @@ type WatchOptions struct {
 	ResourceVersionMatch metav1.ResourceVersionMatch
 	SendInitialEvents    *bool
 	AllowBookmarks       bool
+	// Shared watchers get objects decoded once for every shared watcher of the same
+	// change, and must not modify them.
+	Shared bool
 }
 
 // Watch streams changes to objects in namespace ("" for all) with Kubernetes'
@@ -149,7 +152,7 @@ func (s *Service) runWatch(ctx context.Context, w *objectWatch, e *registry.Entr
 				continue
 			}
 			for i := range resp.Events {
-				ev, ok, err := s.convertEvent(e, &resp.Events[i], opts.Selector)
+				ev, ok, err := s.convertEvent(e, &resp.Events[i], opts.Selector, opts.Shared)
 				if err != nil {
 					fail(err)
 					return
@@ -192,10 +195,14 @@ func (s *Service) sendInitial(ctx context.Context, w *objectWatch, e *registry.E
 
 // convertEvent turns a store event into a watch event as a client filtered by sel sees
 // it: an object entering the selection is ADDED and one leaving it is DELETED.
-func (s *Service) convertEvent(e *registry.Entry, ev *store.Event, sel Selector) (watch.Event, bool, error) {
+func (s *Service) convertEvent(e *registry.Entry, ev *store.Event, sel Selector, shared bool) (watch.Event, bool, error) {
+	decode := s.decode
+	if shared {
+		decode = s.DecodeShared
+	}
 	var prev *unstructured.Unstructured
 	if ev.PrevKV != nil && (ev.Type == store.EventDelete || !sel.empty()) {
-		p, err := s.decode(e, *ev.PrevKV)
+		p, err := decode(e, *ev.PrevKV)
 		if err != nil {
 			return watch.Event{}, false, err
 		}
@@ -205,10 +212,14 @@ func (s *Service) convertEvent(e *registry.Entry, ev *store.Event, sel Selector)
 		if prev == nil || !sel.Matches(e, prev) {
 			return watch.Event{}, false, nil
 		}
-		prev.SetResourceVersion(strconv.FormatInt(ev.KV.ModRevision, 10))
+		if shared {
+			prev = withResourceVersion(prev, ev.KV.ModRevision)
+		} else {
+			prev.SetResourceVersion(strconv.FormatInt(ev.KV.ModRevision, 10))
+		}
 		return watch.Event{Type: watch.Deleted, Object: prev}, true, nil
 	}
-	cur, err := s.decode(e, ev.KV)
+	cur, err := decode(e, ev.KV)
 	if err != nil {
 		return watch.Event{}, false, err
 	}

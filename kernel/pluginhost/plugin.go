@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -230,6 +231,10 @@ func (p *Plugin) invoke(ctx context.Context, inst *instance, op string, in []byt
 	if fn == nil {
 		return nil, fmt.Errorf("%w: weft_%s", ErrNoExport, op)
 	}
+	// pprof shows guest code only as _ExternalCode; labels say whose it is. A trusted
+	// call's goroutine inherits them.
+	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("weft.plugin", p.Manifest.Name, "weft.op", op)))
+	defer pprof.SetGoroutineLabels(ctx)
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, &callState{input: in, plugin: p}), p.limits.CallTimeout)
 	var res []uint64

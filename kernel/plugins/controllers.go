@@ -189,13 +189,35 @@ func project(obj map[string]any, paths [][]string) map[string]any {
 		}
 		return out
 	}
+	made := map[string]bool{"metadata": true} // maps of out's own, not obj's
 	for _, p := range paths {
-		v, ok, _ := unstructured.NestedFieldNoCopy(obj, p...)
-		if ok {
-			_ = unstructured.SetNestedField(out, v, p...)
+		if v, ok, _ := unstructured.NestedFieldNoCopy(obj, p...); ok {
+			setNoCopy(out, v, p, made)
 		}
 	}
 	return out
+}
+
+// setNoCopy sets out's field at path to v itself: out is only encoded, so sharing v
+// with the watched object is safe, and copying it cost as much as encoding it. It
+// never writes into a map it did not make, which belongs to obj (a shorter path
+// already brought the field along).
+func setNoCopy(out map[string]any, v any, path []string, made map[string]bool) {
+	m := out
+	for i, k := range path[:len(path)-1] {
+		prefix := strings.Join(path[:i+1], ".")
+		next, ok := m[k].(map[string]any)
+		switch {
+		case !ok:
+			next = map[string]any{}
+			m[k] = next
+			made[prefix] = true
+		case !made[prefix]:
+			return
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = v
 }
 
 func objectKey(obj *unstructured.Unstructured) string {

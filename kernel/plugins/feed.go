@@ -193,7 +193,7 @@ func (f *feeder) event(w *watched, t sdk.EventType, obj *unstructured.Unstructur
 // watch cannot resume.
 func (f *feeder) follow(ctx context.Context, w *watched, rv string) {
 	for ctx.Err() == nil {
-		wi, err := f.svc.Watch(ctx, w.entry, "", objects.WatchOptions{ResourceVersion: rv})
+		wi, err := f.svc.Watch(ctx, w.entry, "", objects.WatchOptions{ResourceVersion: rv, Shared: true})
 		if err == nil {
 			rv, err = f.drain(ctx, w, wi, rv)
 			wi.Stop()

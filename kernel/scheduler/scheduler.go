@@ -188,7 +188,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // watch follows a kind from its current state, starting over when the watch ends.
 func (s *Scheduler) watch(ctx context.Context, e *registry.Entry, on func(watch.EventType, *unstructured.Unstructured)) {
 	for ctx.Err() == nil {
-		w, err := s.cfg.Objects.Watch(ctx, e, "", objects.WatchOptions{})
+		w, err := s.cfg.Objects.Watch(ctx, e, "", objects.WatchOptions{Shared: true})
 		if err != nil {
 			s.log.Warn("watch", "kind", e.Kind.Kind, "err", err)
 			select {

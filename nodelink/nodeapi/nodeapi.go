@@ -39,7 +39,8 @@ const (
 	// owns conditions. The response's Object is the Node (spec.podCIDR assigned).
 	OpNodeStatus = "nodeStatus"
 	// OpPodStatus replaces the status of the pod Namespace/Name (UID must match) with
-	// Status, a corev1.PodStatus. The response's Object is the pod.
+	// Status, a corev1.PodStatus. The response's Revision is the pod's new
+	// resourceVersion.
 	OpPodStatus = "podStatus"
 	// OpPodDelete deletes the pod Namespace/Name (UID must match) for good, with grace
 	// 0, once the node has stopped everything of it: it must be terminating or

@@ -1,0 +1,126 @@
+package objects
+
+import (
+	"encoding/json"
+	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	sigsjson "sigs.k8s.io/json"
+
+	"weft.dev/weft/kernel/registry"
+	"weft.dev/weft/plugins/core/schemas"
+)
+
+// trackStatus must own exactly what the full object's field manager owns, for every
+// status write in a pod's life, whoever wrote before.
+func TestTrackStatusMatchesFullObject(t *testing.T) {
+	sch, err := schemas.Load("", "v1", "Pod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New()
+	if err := reg.Register(registry.Kind{Version: "v1", Kind: "Pod", Resource: "pods", Namespaced: true, Schema: sch, Status: true, Owner: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := reg.Snapshot().LookupKind(schema.GroupVersionKind{Version: "v1", Kind: "Pod"})
+	fms := newFieldManagers(reg)
+	main, err := fms.get(e, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := fms.get(e, SubStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := func(s string) *unstructured.Unstructured {
+		var m map[string]any
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts([]byte(s), &m); err != nil {
+			t.Fatal(err)
+		}
+		return &unstructured.Unstructured{Object: m}
+	}
+	const head = `"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default","uid":"u1","labels":{"app":"web"}}`
+	const spec = `"spec":{"nodeName":"n1","containers":[{"name":"c","image":"busybox","resources":{"requests":{"cpu":"100m"}}},{"name":"d","image":"busybox"}]}`
+	steps := []struct {
+		manager, status string
+	}{
+		{"weft-scheduler", `{"conditions":[{"type":"PodScheduled","status":"True"}]}`},
+		{"weft-agent", `{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"True"},{"type":"Initialized","status":"True"}],"containerStatuses":[{"name":"c","ready":false,"restartCount":0,"image":"busybox","imageID":""}]}`},
+		{"weft-agent", `{"phase":"Running","podIP":"10.0.0.5","podIPs":[{"ip":"10.0.0.5"}],"conditions":[{"type":"PodScheduled","status":"True"},{"type":"Initialized","status":"True"},{"type":"Ready","status":"True"}],"containerStatuses":[{"name":"c","ready":true,"restartCount":0,"image":"busybox","imageID":"x"},{"name":"d","ready":true,"restartCount":1,"image":"busybox","imageID":"y"}]}`},
+		{"kubectl", `{"phase":"Running","podIP":"10.0.0.5","conditions":[{"type":"Ready","status":"False","reason":"Manual"}]}`},
+		{"weft-agent", `{"phase":"Succeeded","conditions":[{"type":"Ready","status":"False"}]}`},
+	}
+	// The creator owns the spec; the status writers then take turns.
+	cur := main.UpdateNoErrors(obj(`{"apiVersion":"v1","kind":"Pod"}`), obj(`{`+head+`,`+spec+`}`), "kubectl-create").(*unstructured.Unstructured)
+	for i, st := range steps {
+		next := cur.DeepCopy()
+		next.Object["status"] = obj(st.status).Object
+		want := status.UpdateNoErrors(cur.DeepCopy(), next.DeepCopy(), st.manager).(*unstructured.Unstructured)
+		got := trackStatus(status, cur, next.DeepCopy(), st.manager)
+		w, g := ownership(t, want), ownership(t, got)
+		if w != g {
+			t.Fatalf("step %d (%s):\nfull object: %s\nstatus only: %s", i, st.manager, w, g)
+		}
+		if _, ok := got.Object["spec"]; !ok {
+			t.Fatalf("step %d: spec lost", i)
+		}
+		cur = got
+	}
+	if n := len(cur.GetManagedFields()); n < 3 {
+		t.Fatalf("managers at the end: %+v", cur.GetManagedFields())
+	}
+}
+
+// ownership is managedFields without the times, which depend on the clock.
+func ownership(t *testing.T, u *unstructured.Unstructured) string {
+	mf := u.GetManagedFields()
+	for i := range mf {
+		mf[i].Time = nil
+	}
+	raw, err := json.Marshal(mf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+// A write holding the entry of a kind that has since gone gets NotFound, and no
+// field manager is kept for it: once the kind is back, writes track ownership again.
+func TestFieldManagerForKindGone(t *testing.T) {
+	sch, err := schemas.Load("", "v1", "ConfigMap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := registry.Kind{Version: "v1", Kind: "ConfigMap", Resource: "configmaps", Namespaced: true, Schema: sch, Owner: "test"}
+	reg := registry.New()
+	if err := reg.Register(kind); err != nil {
+		t.Fatal(err)
+	}
+	gvk := schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
+	e, _ := reg.Snapshot().LookupKind(gvk)
+	fms := newFieldManagers(reg)
+	if _, err := fms.get(e, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Unregister("test", schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fms.get(e, ""); !apierrors.IsNotFound(err) {
+		t.Fatalf("kind gone: want NotFound, got %v", err)
+	}
+	if err := reg.Register(kind); err != nil {
+		t.Fatal(err)
+	}
+	e, _ = reg.Snapshot().LookupKind(gvk)
+	fm, err := fms.get(e, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := fm.UpdateNoErrors(&unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap"}},
+		&unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "c"}, "data": map[string]any{"k": "v"}}}, "m").(*unstructured.Unstructured)
+	if len(u.GetManagedFields()) != 1 {
+		t.Fatalf("after the kind came back: %+v", u.GetManagedFields())
+	}
+}
