@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -50,9 +51,12 @@ type Config struct {
 	// kubelet's --node-labels and --register-with-taints are.
 	Labels map[string]string
 	Taints []corev1.Taint
-	// StatusInterval is how often the node status is reported again; default 1 min.
-	// It is also reported on every (re)connect.
-	StatusInterval time.Duration
+	// StatusInterval is how often the node status is looked at again; default 10 s.
+	// A changed status is reported then, an unchanged one every StatusReportFrequency
+	// (default 5 min, kubelet's nodeStatusReportFrequency), and every (re)connect
+	// reports. Liveness is the link's heartbeat and the Lease, not these reports.
+	StatusInterval        time.Duration
+	StatusReportFrequency time.Duration
 	// Version is reported as nodeInfo.kubeletVersion; default "v1.32.0-weft".
 	Version string
 
@@ -87,10 +91,14 @@ type Agent struct {
 	node   atomic.Pointer[corev1.Node]
 
 	connected chan struct{} // signalled on every (re)connect
-	lists     atomic.Int64
-	resumes   atomic.Int64
-	reports   atomic.Int64
-	updates   atomic.Int64
+	// lastReport and lastReported are the last status reported and when; only the
+	// status loop reads them after registration.
+	lastReport   []byte
+	lastReported time.Time
+	lists        atomic.Int64
+	resumes      atomic.Int64
+	reports      atomic.Int64
+	updates      atomic.Int64
 }
 
 // Run runs a node agent until ctx ends.
@@ -118,7 +126,10 @@ func New(cfg Config) (*Agent, error) {
 		return nil, errors.New("agent: exactly one of Pods and NewPods is required")
 	}
 	if cfg.StatusInterval <= 0 {
-		cfg.StatusInterval = time.Minute
+		cfg.StatusInterval = 10 * time.Second
+	}
+	if cfg.StatusReportFrequency <= 0 {
+		cfg.StatusReportFrequency = 5 * time.Minute
 	}
 	if cfg.Version == "" {
 		cfg.Version = "v1.32.0-weft"
@@ -283,10 +294,13 @@ func retrying(ctx context.Context, f func() error) error {
 }
 
 func (a *Agent) reportStatusRetrying(ctx context.Context) error {
-	return retrying(ctx, func() error { return a.reportStatus(ctx) })
+	return retrying(ctx, func() error { return a.reportStatus(ctx, true) })
 }
 
-func (a *Agent) reportStatus(ctx context.Context) error {
+// reportStatus reports the node's status, unless always is false and it is the one
+// last reported less than StatusReportFrequency ago: every report is a Node write
+// that each watcher of Nodes (the scheduler's policies among them) must take in.
+func (a *Agent) reportStatus(ctx context.Context, always bool) error {
 	st := machineStatus(a.cfg.DataDir, a.cfg.NodeIP, a.cfg.Node, a.cfg.Version)
 	if a.cfg.Status != nil {
 		a.cfg.Status(&st)
@@ -294,6 +308,9 @@ func (a *Agent) reportStatus(ctx context.Context) error {
 	raw, err := json.Marshal(st)
 	if err != nil {
 		return err
+	}
+	if !always && bytes.Equal(raw, a.lastReport) && time.Since(a.lastReported) < a.cfg.StatusReportFrequency {
+		return nil
 	}
 	resp, err := a.request(ctx, nodeapi.Request{Op: nodeapi.OpNodeStatus, Status: raw, Labels: a.cfg.Labels, Taints: a.cfg.Taints})
 	if err != nil {
@@ -305,6 +322,7 @@ func (a *Agent) reportStatus(ctx context.Context) error {
 	}
 	a.node.Store(&n)
 	a.reports.Add(1)
+	a.lastReport, a.lastReported = raw, time.Now()
 	return nil
 }
 
@@ -312,13 +330,15 @@ func (a *Agent) statusLoop(ctx context.Context) error {
 	t := time.NewTicker(a.cfg.StatusInterval)
 	defer t.Stop()
 	for {
+		always := false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-a.connected:
+			always = true
 		}
-		if err := a.reportStatusRetrying(ctx); err != nil && ctx.Err() == nil {
+		if err := retrying(ctx, func() error { return a.reportStatus(ctx, always) }); err != nil && ctx.Err() == nil {
 			a.log.Warn("report node status", "err", err)
 		}
 	}
