@@ -5,8 +5,9 @@
 //
 // Run (or New, then Agent.Run) dials the kernel with the join file, certificates under
 // DATA/nodelink; reports the node's status (OpNodeStatus: CPUs, memory, the data dir's
-// file system, 110 pods, addresses, nodeInfo) on every (re)connect and every
-// StatusInterval, and gets back its Node with spec.podCIDR, which NewPods receives for
+// file system, 110 pods, addresses, nodeInfo) on every (re)connect, when it changes,
+// and every StatusReportFrequency, and gets back its Node with spec.podCIDR, which
+// NewPods receives for
 // the CNI configuration; then it lists ConfigMaps, Secrets and pods (in that order, so
 // a pod's references are in the cache when the manager first sees it) and watches them
 // from the lists' revisions. Every event goes to the cache (Objects) and to the
