@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -9,17 +10,22 @@ import (
 // Object is one object in a controller's cache, decoded once per version.
 type Object struct {
 	Kind GVK
+	// Meta is the object's metadata: for a registered type that implements Metadata,
+	// what that type keeps of it.
 	Meta ObjectMeta
-	// Raw is the object's JSON as the host fed it: projected to the fields the
-	// controller declared, if it declared any.
+	// Raw is the object's JSON as the host fed it (projected to the fields the
+	// controller declared, if it declared any), for a kind without a registered type;
+	// nil for a kind with one. Once Value holds what the plugin reads, the JSON would
+	// be most of what the cache keeps, and tens of thousands of pods of it outgrow a
+	// guest's memory cap.
 	Raw []byte
-	// Value is Raw decoded into the kind's registered type (Handlers.Types); nil when
-	// the kind has none.
+	// Value is the fed JSON decoded into the kind's registered type
+	// (Handlers.Types); nil when the kind has none.
 	Value any
 }
 
 // Metadata is implemented by a registered type that carries its metadata, so the
-// cache takes it from the one decode instead of decoding Raw twice.
+// cache takes it from the one decode instead of decoding the JSON twice.
 type Metadata interface {
 	ObjectMeta() *ObjectMeta
 }
@@ -35,8 +41,9 @@ type Metadata interface {
 // read); the cache checks that nothing follows it and fails the object on r's error.
 // It returns an error only for what the reader cannot see, and must not keep r. It
 // should decode as json.Unmarshal would into the same type, so that a type decodes
-// the same whichever way it is fed; byte slices it keeps from r may alias the fed
-// object, as Object.Raw does.
+// the same whichever way it is fed. Byte slices it keeps must be copies (Str copies;
+// Bytes and Raw may alias): r reads the host's feed buffer, which holds a megabyte of
+// other objects that an aliasing slice would keep alive.
 type JSONDecoder interface {
 	DecodeJSON(r *JSONReader) error
 }
@@ -53,6 +60,9 @@ type Cache struct {
 }
 
 type kindCache struct {
+	// gvk is the kind every cached object shares, rather than each keeping the
+	// strings its feed event was decoded into.
+	gvk  GVK
 	objs map[string]*Object
 	// byController indexes objects by their controller owner's UID.
 	byController map[string]map[string]*Object
@@ -68,7 +78,7 @@ func key(ns, name string) string { return ns + "/" + name }
 func (c *Cache) kind(k GVK) *kindCache {
 	kc := c.kinds[k]
 	if kc == nil {
-		kc = &kindCache{objs: map[string]*Object{}, byController: map[string]map[string]*Object{}}
+		kc = &kindCache{gvk: k, objs: map[string]*Object{}, byController: map[string]map[string]*Object{}}
 		c.kinds[k] = kc
 	}
 	return kc
@@ -85,8 +95,12 @@ func (c *Cache) Apply(ev FeedEvent) error {
 		c.synced = true
 		return nil
 	}
-	o := &Object{Kind: ev.Kind, Raw: ev.Object}
-	if mk := c.types[ev.Kind]; mk != nil {
+	kc := c.kind(ev.Kind)
+	o := &Object{Kind: kc.gvk}
+	if mk := c.types[ev.Kind]; mk == nil {
+		// A copy: ev.Object aliases the whole feed buffer.
+		o.Raw = bytes.Clone(ev.Object)
+	} else {
 		v := mk()
 		if err := c.decode(ev.Object, v); err != nil {
 			return fmt.Errorf("sdk: feed: %s: %w", ev.Kind, err)
@@ -109,7 +123,6 @@ func (c *Cache) Apply(ev FeedEvent) error {
 			return fmt.Errorf("sdk: feed: %s: %w", ev.Kind, err)
 		}
 	}
-	kc := c.kind(ev.Kind)
 	k := key(o.Meta.Namespace, o.Meta.Name)
 	if old := kc.objs[k]; old != nil {
 		kc.unindex(k, old)

@@ -69,3 +69,40 @@ func TestCache(t *testing.T) {
 		t.Fatalf("synced %v, observed %v", c.Synced(), seen)
 	}
 }
+
+// The cache keeps nothing that aliases the host's feed buffer (which would keep the
+// whole buffer alive), and keeps the JSON only of kinds without a registered type.
+func TestCacheDoesNotKeepFeedBuffer(t *testing.T) {
+	widgetKind := GVK{Group: "example.dev", Version: "v1", Kind: "Widget"}
+	widget := []byte(`{"metadata":{"namespace":"a","name":"w","labels":{"k":"v"}},"spec":{"size":3}}`)
+	for _, tc := range []struct {
+		name    string
+		kind    GVK
+		obj     []byte
+		wantRaw bool
+	}{
+		{"typed", podKind, podJSON("a", "p1", "rs1", "n1", `"app":"web"`), false},
+		{"untyped", widgetKind, widget, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewCache(map[GVK]func() any{podKind: func() any { return new(testPod) }})
+			fed := append([]byte(nil), tc.obj...)
+			if err := c.Apply(FeedEvent{Type: Added, Kind: tc.kind, Object: fed}); err != nil {
+				t.Fatal(err)
+			}
+			for i := range fed {
+				fed[i] = ' '
+			}
+			o := c.List(tc.kind, "a", nil)[0]
+			if tc.wantRaw != (o.Raw != nil) || tc.wantRaw && string(o.Raw) != string(tc.obj) {
+				t.Errorf("Raw %q, want it %v", o.Raw, tc.wantRaw)
+			}
+			if o.Meta.Namespace != "a" || o.Meta.Name == "" || len(o.Meta.Labels) != 1 {
+				t.Errorf("meta %+v", o.Meta)
+			}
+			if p, ok := o.Value.(*testPod); ok && p.Spec.NodeName != "n1" {
+				t.Errorf("value %+v", p)
+			}
+		})
+	}
+}

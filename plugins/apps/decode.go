@@ -1,16 +1,26 @@
 package apps
 
-import "weft.dev/weft/sdk"
+import (
+	"bytes"
+
+	"weft.dev/weft/sdk"
+)
 
 // Hand-written decoders for the types the cache keeps (sdk.JSONDecoder), so fed
 // objects are not decoded by encoding/json's reflection, which inside the wasm guest
 // costs dozens of times what it costs natively. Each reads exactly the fields its
-// type declares, as json.Unmarshal would decode them (null leaves a field, or sets a
-// pointer, slice or map to nil; unknown members are skipped; pod templates are kept
-// as raw JSON); decode_test.go holds them to that. Keys match case-sensitively.
+// type declares (for Pod, the fields it is reduced from), as json.Unmarshal would
+// decode them (null leaves a field, or sets a pointer, slice or map to nil; unknown
+// members are skipped; pod templates are kept as raw JSON); decode_test.go holds them
+// to that. Keys match case-sensitively. What they keep is copied out of the fed
+// bytes, which the cache does not keep.
 
-// DecodeJSON implements sdk.JSONDecoder.
+// DecodeJSON implements sdk.JSONDecoder. It reads a pod as encoding/json would read
+// it into metav1.ObjectMeta, nodeName, phase, conditions and container statuses, and
+// keeps of that only what Pod holds.
 func (p *Pod) DecodeJSON(r *sdk.JSONReader) error {
+	var conds []sdk.Condition
+	var statuses, initStatuses []containerStatus
 	r.Object(func(k []byte) {
 		switch string(k) {
 		case "metadata":
@@ -24,17 +34,16 @@ func (p *Pod) DecodeJSON(r *sdk.JSONReader) error {
 				}
 			})
 		case "status":
-			s := &p.Status
 			r.Object(func(k []byte) {
 				switch string(k) {
 				case "phase":
-					setString(r, &s.Phase)
+					setString(r, &p.Status.Phase)
 				case "conditions":
-					r.Conditions(&s.Conditions)
+					r.Conditions(&conds)
 				case "containerStatuses":
-					sdk.JSONSlice(r, &s.ContainerStatuses, func(c *containerStatus) { c.decode(r) })
+					sdk.JSONSlice(r, &statuses, func(c *containerStatus) { c.decode(r) })
 				case "initContainerStatuses":
-					sdk.JSONSlice(r, &s.InitContainerStatuses, func(c *containerStatus) { c.decode(r) })
+					sdk.JSONSlice(r, &initStatuses, func(c *containerStatus) { c.decode(r) })
 				default:
 					r.Skip()
 				}
@@ -43,7 +52,29 @@ func (p *Pod) DecodeJSON(r *sdk.JSONReader) error {
 			r.Skip()
 		}
 	})
+	m := &p.Metadata
+	m.GenerateName, m.Generation, m.DeletionGracePeriodSeconds, m.Finalizers = "", 0, nil, nil
+	if cost, ok := m.Annotations[deletionCostAnn]; !ok {
+		m.Annotations = nil
+	} else if len(m.Annotations) > 1 {
+		m.Annotations = map[string]string{deletionCostAnn: cost}
+	}
+	if c := sdk.FindCondition(conds, "Ready"); c != nil {
+		p.Status.Ready, p.Status.ReadySince = c.Status, c.LastTransitionTime
+	}
+	for _, cs := range [2][]containerStatus{statuses, initStatuses} {
+		for _, c := range cs {
+			p.Status.Restarts = max(p.Status.Restarts, c.RestartCount)
+		}
+	}
+	p.share.share(p)
+	p.share = nil
 	return nil
+}
+
+// containerStatus is what a pod's restarts are read from.
+type containerStatus struct {
+	RestartCount int32 `json:"restartCount"`
 }
 
 func (c *containerStatus) decode(r *sdk.JSONReader) {
@@ -73,7 +104,7 @@ func (rs *ReplicaSet) DecodeJSON(r *sdk.JSONReader) error {
 				case "selector":
 					setSelector(r, &s.Selector)
 				case "template":
-					s.Template = r.Raw()
+					s.Template = bytes.Clone(r.Raw())
 				default:
 					r.Skip()
 				}
@@ -120,7 +151,7 @@ func (d *Deployment) DecodeJSON(r *sdk.JSONReader) error {
 				case "selector":
 					setSelector(r, &s.Selector)
 				case "template":
-					s.Template = r.Raw()
+					s.Template = bytes.Clone(r.Raw())
 				case "strategy":
 					s.Strategy.decode(r)
 				case "minReadySeconds":

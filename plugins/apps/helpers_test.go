@@ -80,18 +80,22 @@ func pods(t testing.TB, k *sdktest.Kernel, selector string) []podView {
 	var out []podView
 	for _, o := range k.List("", "pods", "default", selector) {
 		raw, _ := json.Marshal(o)
-		var p struct {
-			Pod
+		var p Pod
+		r := sdk.NewJSONReader(raw)
+		if err := p.DecodeJSON(r); err != nil || r.End() != nil {
+			t.Fatal(err, r.Err())
+		}
+		var spec struct {
 			Spec struct {
 				Containers []struct{ Image string } `json:"containers"`
 			} `json:"spec"`
 		}
-		if err := json.Unmarshal(raw, &p); err != nil {
+		if err := json.Unmarshal(raw, &spec); err != nil {
 			t.Fatal(err)
 		}
-		v := podView{name: p.Metadata.Name, hash: p.Metadata.Labels[hashLabel], ready: p.Pod.ready(), terminating: p.Metadata.Deleting()}
-		if len(p.Spec.Containers) > 0 {
-			v.image = p.Spec.Containers[0].Image
+		v := podView{name: p.Metadata.Name, hash: p.Metadata.Labels[hashLabel], ready: p.ready(), terminating: p.Metadata.Deleting()}
+		if len(spec.Spec.Containers) > 0 {
+			v.image = spec.Spec.Containers[0].Image
 		}
 		out = append(out, v)
 	}

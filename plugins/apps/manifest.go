@@ -16,8 +16,9 @@ var (
 
 // plugin holds the controllers' state across calls within one instance.
 type plugin struct {
-	now func() time.Time
-	exp *expectations
+	now   func() time.Time
+	exp   *expectations
+	share *podShare
 }
 
 // Plugin returns the apps plugin's manifest and handlers.
@@ -27,12 +28,12 @@ func Plugin() (sdk.Manifest, sdk.Handlers) {
 }
 
 func newPlugin(now func() time.Time) (sdk.Manifest, sdk.Handlers, *plugin) {
-	p := &plugin{now: now, exp: newExpectations()}
+	p := &plugin{now: now, exp: newExpectations(), share: newPodShare()}
 	h := sdk.Handlers{
 		Reconciler: sdk.ReconcileFunc(p.reconcile),
 		Admitter:   sdk.AdmitFunc(p.admit),
 		Types: map[sdk.GVK]func() any{
-			podGVK: func() any { return new(Pod) },
+			podGVK: func() any { return &Pod{share: p.share} },
 			rsGVK:  func() any { return &ReplicaSet{} },
 			depGVK: func() any { return &Deployment{} },
 		},

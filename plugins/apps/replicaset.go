@@ -280,7 +280,7 @@ func (s rankedPods) Less(i, j int) bool {
 	}
 	// 6. Ready for less time < more time (in logarithmic buckets).
 	if a.ready() && b.ready() {
-		ta, tb := parseTime(a.readyCondition().LastTransitionTime), parseTime(b.readyCondition().LastTransitionTime)
+		ta, tb := parseTime(a.Status.ReadySince), parseTime(b.Status.ReadySince)
 		if !ta.Equal(tb) {
 			if ta.IsZero() || tb.IsZero() {
 				return afterOrZero(ta, tb)
@@ -292,7 +292,7 @@ func (s rankedPods) Less(i, j int) bool {
 		}
 	}
 	// 7. Higher restart counts < lower.
-	if ra, rb := maxRestarts(a), maxRestarts(b); ra != rb {
+	if ra, rb := a.Status.Restarts, b.Status.Restarts; ra != rb {
 		return ra > rb
 	}
 	// 8. Newer < older.
@@ -334,17 +334,6 @@ func deletionCost(p *Pod) int32 {
 		_, _ = fmt.Sscan(s, &n)
 	}
 	return n
-}
-
-func maxRestarts(p *Pod) int32 {
-	var m int32
-	for _, c := range p.Status.ContainerStatuses {
-		m = max(m, c.RestartCount)
-	}
-	for _, c := range p.Status.InitContainerStatuses {
-		m = max(m, c.RestartCount)
-	}
-	return m
 }
 
 // rsStatus is kube's calculateStatus.

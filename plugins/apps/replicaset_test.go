@@ -293,11 +293,9 @@ func TestDeletionRanking(t *testing.T) {
 		p.Metadata.Name, p.Metadata.UID, p.Metadata.CreationTimestamp = name, name, ts(age)
 		p.Spec.NodeName, p.Status.Phase = node, phase
 		if ready {
-			p.Status.Conditions = []sdk.Condition{{Type: "Ready", Status: "True", LastTransitionTime: ts(readySince)}}
+			p.Status.Ready, p.Status.ReadySince = "True", ts(readySince)
 		}
-		if restarts > 0 {
-			p.Status.ContainerStatuses = []containerStatus{{RestartCount: restarts}}
-		}
+		p.Status.Restarts = restarts
 		return p
 	}
 	tests := []struct {

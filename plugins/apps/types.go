@@ -42,22 +42,26 @@ const (
 	maxRevHistoryLenChars = 2000
 )
 
-// Pod is what the ReplicaSet controller reads of a pod.
+// Pod is what the controllers read of a pod, and no more: the ReplicaSet controller
+// is fed every pod in the cluster (to adopt orphans, as kube's does), so each field
+// kept here is paid for tens of thousands of times within the guest's memory cap.
+// Only DecodeJSON fills it.
 type Pod struct {
-	Metadata sdk.ObjectMeta `json:"metadata"`
+	// Metadata less generateName, generation, deletionGracePeriodSeconds, finalizers
+	// and every annotation but the pod-deletion-cost.
+	Metadata sdk.ObjectMeta
 	Spec     struct {
-		NodeName string `json:"nodeName,omitempty"`
-	} `json:"spec"`
+		NodeName string
+	}
 	Status struct {
-		Phase                 string            `json:"phase,omitempty"`
-		Conditions            []sdk.Condition   `json:"conditions,omitempty"`
-		ContainerStatuses     []containerStatus `json:"containerStatuses,omitempty"`
-		InitContainerStatuses []containerStatus `json:"initContainerStatuses,omitempty"`
-	} `json:"status"`
-}
+		Phase string
+		// Ready is the Ready condition's status, ReadySince its lastTransitionTime.
+		Ready, ReadySince string
+		// Restarts is the most restarts of any container or init container.
+		Restarts int32
+	}
 
-type containerStatus struct {
-	RestartCount int32 `json:"restartCount"`
+	share *podShare // for DecodeJSON, which clears it
 }
 
 // ObjectMeta implements sdk.Metadata.
@@ -67,25 +71,17 @@ func (p *Pod) active() bool {
 	return p.Status.Phase != "Succeeded" && p.Status.Phase != "Failed" && !p.Metadata.Deleting()
 }
 
-func (p *Pod) readyCondition() *sdk.Condition {
-	return sdk.FindCondition(p.Status.Conditions, "Ready")
-}
-
-func (p *Pod) ready() bool {
-	c := p.readyCondition()
-	return c != nil && c.Status == "True"
-}
+func (p *Pod) ready() bool { return p.Status.Ready == "True" }
 
 // available: ready for at least minReadySeconds, as kube's IsPodAvailable.
 func (p *Pod) available(minReadySeconds int32, now time.Time) bool {
-	c := p.readyCondition()
-	if c == nil || c.Status != "True" {
+	if !p.ready() {
 		return false
 	}
 	if minReadySeconds == 0 {
 		return true
 	}
-	t := parseTime(c.LastTransitionTime)
+	t := parseTime(p.Status.ReadySince)
 	return !t.IsZero() && t.Add(time.Duration(minReadySeconds)*time.Second).Before(now)
 }
 
