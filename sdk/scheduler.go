@@ -101,6 +101,21 @@ type ScorePlugin interface {
 	Score(s *Snapshot, p *PodInfo, n *NodeInfo) int64
 }
 
+// FilterSkipper is an optional interface of filter plugins: SkipFilter, asked after
+// PreFilter, reports that every node passes for this pod, and the policy leaves the
+// plugin out of the pod's node loop. Inside a wasm guest that loop is most of a
+// pod's cost, and most pods need few of the filters.
+type FilterSkipper interface {
+	SkipFilter(s *Snapshot, p *PodInfo) bool
+}
+
+// ScoreSkipper is an optional interface of score plugins: SkipScore, asked after
+// PreScore, reports that the plugin would give every feasible node the same
+// normalised score, which ranks nothing, so the policy does not score.
+type ScoreSkipper interface {
+	SkipScore(s *Snapshot, p *PodInfo) bool
+}
+
 // MaxNodeScore is the highest score a ScorePlugin gives, after normalisation.
 const MaxNodeScore int64 = 100
 
@@ -160,6 +175,7 @@ type Policy struct {
 	scores   []int64
 	total    []int64
 	prepped  map[any]bool
+	filters  []FilterPlugin // scratch: the filters a pod needs
 }
 
 // NewPolicy returns a Policy running filters, then scores, then picking the best
@@ -221,6 +237,13 @@ func (pl *Policy) ScheduleOne(s *Snapshot, p *PodInfo) Decision {
 			pf.PreFilter(s, p)
 		}
 	}
+	filters := pl.filters[:0]
+	for _, f := range pl.Filters {
+		if sk, ok := f.(FilterSkipper); !ok || !sk.SkipFilter(s, p) {
+			filters = append(filters, f)
+		}
+	}
+	pl.filters = filters
 	want := pl.NumFeasibleNodesToFind(len(nodes))
 	feasible, pos := pl.feasible[:0], pl.pos[:0]
 	var reasons map[string]int
@@ -231,20 +254,25 @@ func (pl *Policy) ScheduleOne(s *Snapshot, p *PodInfo) Decision {
 	// node at a time.
 	for off := 0; off < len(nodes) && len(feasible) < want; {
 		size := min(max(want-len(feasible), 16), len(nodes)-off)
-		cand, cpos := pl.cand[:0], pl.cpos[:0]
-		for i := off; i < off+size; i++ {
-			cand = append(cand, nodes[(start+i)%len(nodes)])
-			cpos = append(cpos, i)
+		// Per-node work is written as plain loops over slices, without a modulo or
+		// an append per node: inside a wasm guest each costs a runtime call or a
+		// bounds-checked memory round trip.
+		cand, cpos := grow(pl.cand, size), grow(pl.cpos, size)
+		j := (start + off) % len(nodes)
+		for i := range size {
+			cand[i], cpos[i] = nodes[j], off+i
+			if j++; j == len(nodes) {
+				j = 0
+			}
 		}
 		off += size
-		for _, f := range pl.Filters {
+		for _, f := range filters {
 			if len(cand) == 0 {
 				break
 			}
-			ok, why := pl.ok[:0], pl.why[:0]
-			for range cand {
-				ok, why = append(ok, false), append(why, "")
-			}
+			ok, why := grow(pl.ok, len(cand)), grow(pl.why, len(cand))
+			clear(ok)
+			clear(why)
 			if bf, isBatch := f.(BatchFilter); isBatch {
 				bf.FilterNodes(s, p, cand, ok, why)
 			} else {
@@ -256,7 +284,9 @@ func (pl *Policy) ScheduleOne(s *Snapshot, p *PodInfo) Decision {
 			k := 0
 			for i := range cand {
 				if ok[i] {
-					cand[k], cpos[k] = cand[i], cpos[i]
+					if k != i {
+						cand[k], cpos[k] = cand[i], cpos[i]
+					}
 					k++
 					continue
 				}
@@ -291,30 +321,30 @@ func (pl *Policy) ScheduleOne(s *Snapshot, p *PodInfo) Decision {
 		d.Node = feasible[0].Name
 		return d
 	}
-	total := pl.total[:0]
-	for range feasible {
-		total = append(total, 0)
-	}
+	total := grow(pl.total, len(feasible))
+	clear(total)
 	for _, ws := range pl.Scores {
 		if ps, ok := ws.Plugin.(PreScorePlugin); ok {
 			ps.PreScore(s, p, feasible)
 		}
-		scores := pl.scores[:0]
+		if sk, ok := ws.Plugin.(ScoreSkipper); ok && sk.SkipScore(s, p) {
+			continue
+		}
+		scores := grow(pl.scores, len(feasible))
 		if bs, ok := ws.Plugin.(BatchScorer); ok {
-			for range feasible {
-				scores = append(scores, 0)
-			}
+			clear(scores)
 			bs.ScoreNodes(s, p, feasible, scores)
 		} else {
-			for _, n := range feasible {
-				scores = append(scores, ws.Plugin.Score(s, p, n))
+			for i, n := range feasible {
+				scores[i] = ws.Plugin.Score(s, p, n)
 			}
 		}
 		if nz, ok := ws.Plugin.(ScoreNormalizer); ok {
 			nz.NormalizeScores(s, p, feasible, scores)
 		}
+		w := ws.Weight
 		for i, sc := range scores {
-			total[i] += sc * ws.Weight
+			total[i] += sc * w
 		}
 		pl.scores = scores
 	}
@@ -331,15 +361,24 @@ func (pl *Policy) ScheduleOne(s *Snapshot, p *PodInfo) Decision {
 			best, bestHash = i, 0
 		case total[i] == total[best]:
 			if bestHash == 0 {
-				bestHash = tieHash(sh, feasible[best])
+				bestHash = tieMix(sh, feasible[best].hash())
 			}
-			if h := tieHash(sh, n); h > bestHash {
+			if h := tieMix(sh, n.hash()); h > bestHash {
 				best, bestHash = i, h
 			}
 		}
 	}
 	d.Node = feasible[best].Name
 	return d
+}
+
+// grow returns b resized to n, reallocated only when too small; the contents are
+// not kept.
+func grow[T any](b []T, n int) []T {
+	if cap(b) < n {
+		return make([]T, n)
+	}
+	return b[:n]
 }
 
 // stringHash is FNV-1a.
@@ -352,16 +391,28 @@ func stringHash(s string) uint64 {
 	return h
 }
 
-// tieHash mixes a pod's hash with a node's (splitmix64's finaliser): the order in
-// which one pod ranks tied nodes, different for each pod; never 0.
-func tieHash(pod uint64, n *NodeInfo) uint64 {
-	if n.nameHash == 0 {
-		n.nameHash = stringHash(n.Name) | 1
-	}
-	z := pod ^ n.nameHash
+// tieMix mixes a pod's hash with a node's (splitmix64's finaliser): the order in
+// which one pod ranks tied nodes, different for each pod; never 0. It and hash are
+// small enough to inline: a call per tied node costs more than the hashing inside
+// a wasm guest.
+func tieMix(pod, h uint64) uint64 {
+	z := pod ^ h
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
 	return (z ^ (z >> 31)) | 1
+}
+
+func (n *NodeInfo) hash() uint64 {
+	if n.nameHash != 0 {
+		return n.nameHash
+	}
+	return n.hashName()
+}
+
+//go:noinline
+func (n *NodeInfo) hashName() uint64 {
+	n.nameHash = stringHash(n.Name) | 1
+	return n.nameHash
 }
 
 // ScheduleRequest is the input of weft_schedule.

@@ -275,7 +275,13 @@ type NodeInfo struct {
 	id     int  // see ID
 	// nameHash caches the hash of Name for breaking ties (0 until computed).
 	nameHash uint64
+	zone     int32 // see ZoneID; 0 until the snapshot assigns it
 }
+
+// ZoneID is a small integer naming the node's Zone within its snapshot (one per
+// distinct zone, 0 to NumZones()-1), for indexing per-zone state by slice rather
+// than by string map; -1 when the node has no zone or is not in a snapshot.
+func (n *NodeInfo) ZoneID() int { return int(n.zone) - 1 }
 
 // ID is a small integer naming the node within its snapshot, never reused, for
 // indexing per-node state by slice rather than by map.
@@ -455,6 +461,11 @@ type Snapshot struct {
 	counters     map[string]*PodCounter // see Counter
 	useClock     uint64
 	nextID       int
+	// Nodes with spec.unschedulable, with taints, and not ready: when there are none,
+	// filters about them pass every node without looking.
+	unschedulable, tainted, notReady int
+	zoneIDs                          map[string]int32
+	zoneNames                        []string
 	// Generation counts changes, for policies that cache per-snapshot state.
 	Generation uint64
 }
@@ -474,6 +485,51 @@ func (s *Snapshot) Nodes() []*NodeInfo { return s.nodes }
 
 // NumNodes is len(Nodes()).
 func (s *Snapshot) NumNodes() int { return len(s.nodes) }
+
+// NumUnschedulable counts the known nodes marked spec.unschedulable.
+func (s *Snapshot) NumUnschedulable() int { return s.unschedulable }
+
+// NumTainted counts the known nodes with taints.
+func (s *Snapshot) NumTainted() int { return s.tainted }
+
+// NumNotReady counts the known nodes that are not Ready.
+func (s *Snapshot) NumNotReady() int { return s.notReady }
+
+// NumZones bounds the nodes' ZoneIDs.
+func (s *Snapshot) NumZones() int { return len(s.zoneNames) }
+
+// ZoneName is the zone a ZoneID names.
+func (s *Snapshot) ZoneName(id int) string { return s.zoneNames[id] }
+
+// countNode adds (sign 1) or removes (−1) a known node from the node counts.
+func (s *Snapshot) countNode(n *NodeInfo, sign int) {
+	b := func(v bool) int {
+		if v {
+			return sign
+		}
+		return 0
+	}
+	s.unschedulable += b(n.Unschedulable)
+	s.tainted += b(len(n.Taints) > 0)
+	s.notReady += b(!n.Ready)
+}
+
+func (s *Snapshot) assignZone(n *NodeInfo) {
+	n.zone = 0
+	if n.Zone == "" {
+		return
+	}
+	id, ok := s.zoneIDs[n.Zone]
+	if !ok {
+		if s.zoneIDs == nil {
+			s.zoneIDs = map[string]int32{}
+		}
+		s.zoneNames = append(s.zoneNames, n.Zone)
+		id = int32(len(s.zoneNames))
+		s.zoneIDs[n.Zone] = id
+	}
+	n.zone = id
+}
 
 // Node returns a known node by name.
 func (s *Snapshot) Node(name string) *NodeInfo {
@@ -545,8 +601,13 @@ func (s *Snapshot) SetNode(n *NodeInfo) {
 		n.idx = len(s.nodes)
 		s.nodes = append(s.nodes, n)
 		s.byName[n.Name] = n
+		s.assignZone(n)
+		s.countNode(n, 1)
 		s.nodesChanged()
 		return
+	}
+	if old.exists {
+		s.countNode(old, -1)
 	}
 	if !old.exists || !labelsEqual(old.Labels, n.Labels) || old.Zone != n.Zone || old.Hostname != n.Hostname {
 		defer s.nodesChanged()
@@ -556,6 +617,8 @@ func (s *Snapshot) SetNode(n *NodeInfo) {
 	old.Allocatable, old.AllowedPods = n.Allocatable, n.AllowedPods
 	old.Unschedulable, old.Ready, old.ReadyStatus = n.Unschedulable, n.Ready, n.ReadyStatus
 	old.Zone, old.Hostname = n.Zone, n.Hostname
+	s.assignZone(old)
+	s.countNode(old, 1)
 	if !old.exists {
 		old.exists = true
 		old.idx = len(s.nodes)
@@ -571,6 +634,7 @@ func (s *Snapshot) RemoveNode(name string) {
 		return
 	}
 	s.Generation++
+	s.countNode(n, -1)
 	last := s.nodes[len(s.nodes)-1]
 	s.nodes[n.idx] = last
 	last.idx = n.idx

@@ -447,3 +447,49 @@ func TestPodCounterIncremental(t *testing.T) {
 	c = s.Counter("d", sel)
 	check("rebuilt")
 }
+
+// The node counts the scheduling plugins' skips rely on, and zone IDs, through
+// adds, replacements and removals.
+func TestSnapshotNodeCounts(t *testing.T) {
+	alloc := map[string]string{"cpu": "1", "pods": "10"}
+	tainted := map[string]any{"spec": map[string]any{"taints": []any{map[string]any{"key": "k", "effect": "NoSchedule"}}}}
+	cordoned := map[string]any{"spec": map[string]any{"unschedulable": true}}
+	unready := map[string]any{"status": map[string]any{"allocatable": alloc, "conditions": []any{map[string]any{"type": "Ready", "status": "False"}}}}
+	zone := func(z string) map[string]string { return map[string]string{LabelZone: z} }
+	type counts struct{ unsched, tainted, notReady, zones int }
+	s := NewSnapshot()
+	for _, step := range []struct {
+		name   string
+		apply  func()
+		want   counts
+		zoneOf map[string]int // node -> ZoneID
+	}{
+		{"plain node", func() { s.SetNode(mustNode(t, nodeJSON(t, "a", zone("z1"), alloc, nil))) }, counts{0, 0, 0, 1}, map[string]int{"a": 0}},
+		{"tainted node", func() { s.SetNode(mustNode(t, nodeJSON(t, "b", zone("z2"), alloc, tainted))) }, counts{0, 1, 0, 2}, map[string]int{"b": 1}},
+		{"a cordoned", func() { s.SetNode(mustNode(t, nodeJSON(t, "a", zone("z2"), alloc, cordoned))) }, counts{1, 1, 0, 2}, map[string]int{"a": 1}},
+		{"a unready, uncordoned", func() { s.SetNode(mustNode(t, nodeJSON(t, "a", nil, alloc, unready))) }, counts{0, 1, 1, 2}, map[string]int{"a": -1}},
+		{"b removed", func() { s.RemoveNode("b") }, counts{0, 0, 1, 2}, nil},
+		{"b removed again", func() { s.RemoveNode("b") }, counts{0, 0, 1, 2}, nil},
+		{"b back plain", func() { s.SetNode(mustNode(t, nodeJSON(t, "b", zone("z1"), alloc, nil))) }, counts{0, 0, 1, 2}, map[string]int{"b": 0}},
+	} {
+		step.apply()
+		got := counts{s.NumUnschedulable(), s.NumTainted(), s.NumNotReady(), s.NumZones()}
+		if got != step.want {
+			t.Errorf("%s: counts %+v, want %+v", step.name, got, step.want)
+		}
+		for n, id := range step.zoneOf {
+			if got := s.Node(n).ZoneID(); got != id || (id >= 0 && s.ZoneName(id) != s.Node(n).Zone) {
+				t.Errorf("%s: node %s zone ID %d, want %d", step.name, n, got, id)
+			}
+		}
+	}
+}
+
+func mustNode(t *testing.T, b []byte) *NodeInfo {
+	t.Helper()
+	n, err := DecodeNode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

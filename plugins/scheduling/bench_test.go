@@ -51,6 +51,7 @@ func benchSchedule(b *testing.B, policy sdk.SchedulerPolicy, nodes, batch int) {
 	seq := 0
 	pods := make([]sdk.SchedulePod, batch)
 	raws := make([][]byte, batch)
+	var ct cpuTimer
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
@@ -70,7 +71,9 @@ func benchSchedule(b *testing.B, policy sdk.SchedulerPolicy, nodes, batch int) {
 		}
 		req := (&sdk.ScheduleRequest{Pods: pods}).MarshalWire()
 		b.StartTimer()
+		ct.Start()
 		out, err := sdk.HandleSchedule(s, policy, req)
+		ct.Stop()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -85,6 +88,7 @@ func benchSchedule(b *testing.B, policy sdk.SchedulerPolicy, nodes, batch int) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "pods/s")
+	ct.Report(b, b.N*batch)
 }
 
 // BenchmarkFeedPod measures decoding and applying one fed Pod (the per-pod cost

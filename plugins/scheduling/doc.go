@@ -23,5 +23,7 @@
 // placed; inter-pod affinity falls back to that scan for terms spanning several
 // namespaces or for several required affinity terms. Every plugin also has a
 // batch form (FilterNodes, ScoreNodes), so a policy makes one dynamic call per
-// plugin per chunk of nodes rather than per node.
+// plugin per chunk of nodes rather than per node, and says when a pod does not need
+// it (sdk.FilterSkipper, sdk.ScoreSkipper): a Deployment's pod on untainted nodes
+// runs only resource fit, spreading and the two resource scores per node.
 package scheduling

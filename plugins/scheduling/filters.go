@@ -145,7 +145,7 @@ func DefaultNormalizeScore(scores []int64, reverse bool) {
 		return
 	}
 	for i, s := range scores {
-		s = sdk.MaxNodeScore * s / maxCount
+		s = quo(sdk.MaxNodeScore*s, maxCount)
 		if reverse {
 			s = sdk.MaxNodeScore - s
 		}
@@ -261,7 +261,7 @@ func LeastRequestedScore(requested, capacity int64) int64 {
 	if capacity == 0 || requested > capacity {
 		return 0
 	}
-	return (capacity - requested) * sdk.MaxNodeScore / capacity
+	return quo((capacity-requested)*sdk.MaxNodeScore, capacity)
 }
 
 // MostRequestedScore is requested × 100 / capacity, capped at 100.
@@ -272,7 +272,17 @@ func MostRequestedScore(requested, capacity int64) int64 {
 	if requested > capacity {
 		requested = capacity
 	}
-	return requested * sdk.MaxNodeScore / capacity
+	return quo(requested*sdk.MaxNodeScore, capacity)
+}
+
+// quo is a / b. Go's wasm backend divides signed 64-bit integers by calling the
+// runtime (to catch MinInt64 / −1); an unsigned division is one instruction, and
+// scores divide non-negative numbers.
+func quo(a, b int64) int64 {
+	if a >= 0 && b > 0 {
+		return int64(uint64(a) / uint64(b))
+	}
+	return a / b
 }
 
 // BalancedAllocation favours nodes whose CPU and memory would be used in equal

@@ -1,3 +1,5 @@
+//go:build !wasip1
+
 package scheduling
 
 import (
@@ -135,6 +137,7 @@ func BenchmarkScheduleWasm(b *testing.B) {
 			w.feed(b, append(evs, sdk.FeedEvent{Type: sdk.Synced}))
 			var placed []sdk.FeedEvent
 			seq := 0
+			var ct cpuTimer
 			b.ResetTimer()
 			for range b.N {
 				b.StopTimer()
@@ -153,13 +156,17 @@ func BenchmarkScheduleWasm(b *testing.B) {
 				}
 				w.feed(b, pending)
 				b.StartTimer()
-				for _, d := range w.schedule(b, keys) {
+				ct.Start()
+				ds := w.schedule(b, keys)
+				ct.Stop()
+				for _, d := range ds {
 					if d.Node == "" {
 						b.Fatalf("unschedulable: %+v", d)
 					}
 				}
 			}
 			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "pods/s")
+			ct.Report(b, b.N*batch)
 		})
 	}
 }
