@@ -17,6 +17,8 @@ mkdir -p bin
 	go test -run '^$' -bench 'PluginSwap' -benchtime 1x -timeout 10m ./kernel/
 	go test -run '^$' -bench 'WatchEvents' -benchtime 200000x -timeout 10m ./nodelink/
 	go test -run '^$' -bench 'Schedule(Default|Wasm)$/nodes=/batch=16' -benchtime 1000x -timeout 10m ./plugins/scheduling/
+	# containerd and runc alone: the floor under pod startup, printed beside it.
+	go test -run '^$' -bench 'RuntimeFloor' -benchtime 5x -timeout 10m ./node/runtime/
 	go test -run '^$' -bench 'PodStartup' -benchtime 5x -timeout 10m ./node/pods/
 	go test -run '^$' -bench 'NotReady' -benchtime 1x -timeout 10m ./node/agent/
 	# The scheduler end to end on simulated nodes; each run is bounded (15-30 min at most).

@@ -36,7 +36,9 @@
 // are all a restarted agent needs to map it back to its pod: New lists them, together
 // with the CNI sandboxes, and the first Sync of such a pod adopts them as they are. The
 // instance before the current one is kept (stopped) for lastState and `logs
-// --previous`; older ones are deleted.
+// --previous`; older ones are deleted. A pod's containers share one containerd shim
+// process, and Config.PodsPerShim pods share it (see Manager.shimGroup); the group
+// is in each container's spec, so containerd finds its shim again after a restart.
 //
 // # Adoption and orphans
 //

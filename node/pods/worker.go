@@ -665,6 +665,7 @@ func (w *podWorker) startInstance(ctx context.Context, pod *corev1.Pod, spec *co
 		Mounts:      mounts,
 		Limits:      limitsFor(spec),
 		LogPath:     w.logPath(spec.Name, n),
+		ShimGroup:   w.m.shimGroup(w.prio),
 		Labels: map[string]string{
 			LabelNode:      cfg.NodeName,
 			LabelPodUID:    string(w.uid),

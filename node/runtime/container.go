@@ -22,6 +22,7 @@ import (
 const (
 	labelLogPath   = "weft.dev/runtime.log-path"
 	labelStartedAt = "weft.dev/runtime.started-at"
+	labelShimGroup = "weft.dev/runtime.shim-group"
 )
 
 // runcRuntime is the shim every container uses; runc v2 is the one a 1.6 daemon and a
@@ -56,6 +57,9 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec Spec) error {
 	}
 	if spec.LogPath != "" {
 		labels[labelLogPath] = spec.LogPath
+	}
+	if spec.ShimGroup != "" {
+		labels[labelShimGroup] = spec.ShimGroup
 	}
 	_, err = r.client.NewContainer(ctx, spec.ID,
 		containerd.WithSnapshotter(r.opts.Snapshotter),
@@ -102,6 +106,11 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		creator = cio.BinaryIO(r.opts.LogDriver, map[string]string{LogDriverArg: p})
 	}
 	task, err := c.NewTask(ctx, creator)
+	if err != nil && labels[labelShimGroup] != "" && ctx.Err() == nil {
+		// A grouped shim whose last container was just deleted exits even if this
+		// container has already been handed its address; the next try starts a new one.
+		task, err = c.NewTask(ctx, creator)
+	}
 	if err != nil {
 		return fmt.Errorf("create task %s: %w", id, err)
 	}

@@ -29,7 +29,16 @@ type Spec struct {
 	// LogPath receives stdout and stderr in CRI format; empty discards output.
 	LogPath string
 	Labels  map[string]string
+	// ShimGroup, when set, puts the container in the containerd shim process of every
+	// other container with the same group (the runc v2 shim's grouping annotation)
+	// instead of a shim of its own. The shim lives while any of them exists, and
+	// if it dies, all of them die.
+	ShimGroup string
 }
+
+// shimGroupAnnotation is the annotation containerd's runc v2 shim (1.6 too) groups
+// containers by.
+const shimGroupAnnotation = "io.containerd.runc.v2.group"
 
 // Mount is a bind mount from the node into the container.
 type Mount struct {
@@ -77,6 +86,9 @@ func specOpts(img containerd.Image, spec Spec) []oci.SpecOpts {
 		opts = append(opts, oci.WithProcessArgs(append(append([]string{}, spec.Command...), spec.Args...)...))
 	case len(spec.Args) > 0:
 		opts = append(opts, oci.WithImageConfigArgs(img, spec.Args))
+	}
+	if spec.ShimGroup != "" {
+		opts = append(opts, oci.WithAnnotations(map[string]string{shimGroupAnnotation: spec.ShimGroup}))
 	}
 	if len(spec.Env) > 0 {
 		opts = append(opts, oci.WithEnv(spec.Env))
