@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -29,6 +31,10 @@ type Network struct {
 	addList, addPortsList *libcni.NetworkConfigList
 	cni                   *libcni.CNIConfig
 	netns                 *nsDir
+	// portsMu runs one portmap ADD at a time: Debian's portmap (1.1.1) checks for
+	// its top-level chains and then creates them, and two at once fail with "chain
+	// exists" (CHAIN_USER_ADD ... File exists).
+	portsMu sync.Mutex
 }
 
 // PortMapping is a pod's hostPort, in the shape portmap's portMappings capability
@@ -129,6 +135,23 @@ func (n *Network) Setup(ctx context.Context, podID string, opts SetupOptions) (S
 			return Sandbox{}, fmt.Errorf("cni: %w", err)
 		}
 	}
+	sb, err := n.add(ctx, podID, opts)
+	if err != nil && len(opts.PortMappings) > 0 && chainRace(err) {
+		// Another process on this host (another agent, or kube's own CNI) set the
+		// chains up at the same moment; they exist now.
+		sb, err = n.add(ctx, podID, opts)
+	}
+	return sb, err
+}
+
+// chainRace reports portmap losing the race to create its top-level chains.
+func chainRace(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "CHAIN_USER_ADD failed (File exists)") || strings.Contains(msg, "Chain already exists")
+}
+
+// add creates the pod's namespace and runs ADD, undoing both if ADD fails.
+func (n *Network) add(ctx context.Context, podID string, opts SetupOptions) (Sandbox, error) {
 	path, err := n.netns.create(podID)
 	if err != nil {
 		return Sandbox{}, fmt.Errorf("cni: setup %s: %w", podID, err)
@@ -138,6 +161,8 @@ func (n *Network) Setup(ctx context.Context, podID string, opts SetupOptions) (S
 	if len(opts.PortMappings) > 0 {
 		rt.CapabilityArgs = map[string]any{"portMappings": opts.PortMappings}
 		list = n.addPortsList
+		n.portsMu.Lock()
+		defer n.portsMu.Unlock()
 	}
 	var res Sandbox
 	err = n.inHost(func() error {
