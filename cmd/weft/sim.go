@@ -103,6 +103,9 @@ func simCmd(args []string, stderr io.Writer) int {
 				// Thousands of links in one process: heartbeats and keepalives at a
 				// real node's pace would be most of the work of a small machine.
 				Link: nodelink.ClientConfig{HeartbeatInterval: simHeartbeat, KeepAlive: simHeartbeat / 2},
+				// A simulated node's status never changes; looking at it every 10 s
+				// was thousands of file reads a second.
+				StatusInterval: time.Minute,
 				Status: func(st *corev1.NodeStatus) {
 					st.Capacity, st.Allocatable = capacity.DeepCopy(), capacity.DeepCopy()
 					st.NodeInfo.ContainerRuntimeVersion = "sim://weft"
