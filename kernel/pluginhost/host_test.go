@@ -98,6 +98,17 @@ func TestLoadRejectsBadModules(t *testing.T) {
 	}
 }
 
+// A Go guest holding more than half its memory cap live survives churn: the host's
+// GOMEMLIMIT makes it collect before the heap doubles.
+func TestGuestCollectsBeforeItsCap(t *testing.T) {
+	p := load(t, Limits{CallTimeout: 20 * time.Second, MemoryPages: 1024, Instances: 1})
+	for i := range 40 {
+		if _, err := reconcile(p, "hold"); err != nil {
+			t.Fatalf("64 MiB cap, 34 MiB live, call %d: %v", i, err)
+		}
+	}
+}
+
 // Each kind of failure ends the instance it happened in, and the plugin keeps
 // answering from a fresh one.
 func TestContainment(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,7 +148,12 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		WithStdout(newLogWriter(p, slog.LevelInfo)).
 		WithStderr(newLogWriter(p, slog.LevelWarn)).
 		WithSysWalltime().WithSysNanotime().
-		WithRandSource(rand.Reader)
+		WithRandSource(rand.Reader).
+		// A Go guest's collector lets the heap grow to twice what is live, so one
+		// whose live data passes half its cap runs out of memory while most of it is
+		// garbage. With a limit below the cap it collects harder instead. Other
+		// guests ignore the variable.
+		WithEnv("GOMEMLIMIT", strconv.FormatUint(uint64(p.limits.MemoryPages)*65536/8*7, 10))
 	mod, err := p.runtime.InstantiateModule(ctx, p.compiled, cfg)
 	if err != nil {
 		return nil, err

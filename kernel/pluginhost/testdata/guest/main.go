@@ -10,7 +10,7 @@ import (
 	"weft.dev/weft/sdk"
 )
 
-var sink [][]byte
+var sink, held [][]byte
 
 func init() {
 	_ = sdk.Register(sdk.Manifest{Name: "guest", Version: "1.0.0", Router: &sdk.RouterSpec{Name: "guest", Headers: []string{"X-Canary"}}}, sdk.Handlers{
@@ -40,6 +40,16 @@ func init() {
 				}
 			case "error":
 				return sdk.ReconcileResult{}, errors.New("asked to fail")
+			case "hold":
+				// 34 MiB stay live across calls, and each call drops 6 MiB more: a 64
+				// MiB cap holds it only if the collector runs before the heap doubles.
+				if held == nil {
+					for range 34 {
+						held = append(held, make([]byte, 1<<20))
+					}
+				}
+				b := make([]byte, 6<<20)
+				b[0] = 1
 			case "garbage":
 				// Allocate and drop: memory must stay flat across many calls.
 				b := make([]byte, 256<<10)
