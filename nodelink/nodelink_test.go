@@ -319,8 +319,9 @@ func TestCertificateRotation(t *testing.T) {
 	defer cancel()
 	werr := make(chan error, 1)
 	go func() { werr <- c.Watch(ctx, "pods", 0, rec.handle) }()
-	stop := make(chan struct{})
+	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(stopped)
 		for {
 			select {
 			case <-stop:
@@ -341,6 +342,7 @@ func TestCertificateRotation(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	close(stop)
+	<-stopped // no event is added after the count below
 	if len(serials) < 2 {
 		t.Fatalf("server saw %d distinct node certificates, want a rotation", len(serials))
 	}

@@ -434,10 +434,13 @@ func (w *podWorker) terminatedFrom(pod *corev1.Pod, c *ctrState, st runtime.Stat
 	oom := w.m.oomKilled(st.ID)
 	if !oom && st.ExitCode == 137 {
 		if spec := containerSpec(pod, c.name); spec != nil && !spec.Resources.Limits.Memory().IsZero() {
-			// The OOM event and the exit event travel separately; give the first a
-			// moment to arrive.
-			time.Sleep(100 * time.Millisecond)
-			oom = w.m.oomKilled(st.ID)
+			// The OOM event and the exit event travel separately, and on a busy
+			// machine the first can trail by more than 100 ms; wait for it a little,
+			// only for a SIGKILLed container that had a memory limit.
+			for deadline := time.Now().Add(2 * time.Second); !oom && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+				oom = w.m.oomKilled(st.ID)
+			}
 		}
 	}
 	switch {
