@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	goruntime "runtime"
-	"slices"
 	"testing"
 	"time"
 
@@ -62,13 +61,8 @@ func BenchmarkPodStartup(b *testing.B) {
 				deleteAll(e, ps)
 				b.StartTimer()
 			}
-			slices.Sort(lat)
-			pct := func(q float64) float64 {
-				i := int(q*float64(len(lat))+0.5) - 1
-				return float64(lat[min(max(i, 0), len(lat)-1)].Microseconds()) / 1000
-			}
-			b.ReportMetric(pct(0.5), "p50-ms")
-			b.ReportMetric(pct(0.99), "p99-ms")
+			b.ReportMetric(runtimetest.PercentileMs(lat, 0.5), "p50-ms")
+			b.ReportMetric(runtimetest.PercentileMs(lat, 0.99), "p99-ms")
 			if meter != nil {
 				b.ReportMetric(float64(cpu)/1e6/float64(len(lat)), "cpu-ms/pod")
 			}
