@@ -27,9 +27,10 @@
 //     relist. Compaction is a distinct error so the node knows when it must relist.
 //   - A size limit per message, checked before allocating: a peer cannot make the other
 //     side allocate arbitrary memory, and exceeding it ends only the stream concerned.
-//   - Two liveness checks: QUIC's idle timeout catches a vanished node or path (5-6 s),
-//     application heartbeats catch an agent that is stuck while its QUIC stack lives
-//     (3 missed). Both fit a 15 s NotReady budget.
+//   - Liveness is the application's heartbeats: 3 missed ones cut a node, whether it
+//     vanished or its agent is stuck while its QUIC stack lives (6-6.5 s, inside a 15 s
+//     NotReady budget). QUIC's idle timeout (10 s) tells a node the kernel is gone;
+//     keep-alives never fire while heartbeats flow.
 //   - Node writes travel on node-opened request streams, one request and one response
 //     each, so a slow write never holds a watch and the kernel's handler needs no
 //     second connection or credential (ServerConfig.Request, Client.Request).

@@ -118,6 +118,7 @@ func serve(name string, args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	pprofAddr := fs.String("pprof-addr", "", "serve Go's net/http/pprof profiles on this address (keep it on loopback)")
+	pluginCache := fs.String("plugin-cache", defaultPluginCache(), "directory of compiled plugin modules, shared by every kernel on this machine; empty: DIR/plugins/cache")
 	nodeAddrDefault := "127.0.0.1:6444"
 	if up {
 		nodeAddrDefault = "127.0.0.1:0" // only the local node joins
@@ -165,6 +166,9 @@ func serve(name string, args []string, stderr io.Writer) int {
 		Builtins:  builtins,
 		NodeAddr:  *nodeAddr,
 		Nodes:     nodes.Config{ClusterCIDR: *clusterCIDR, NodeCIDRMaskSize: *nodeMask},
+		// Compiling the built-in plugins takes seconds of CPU; a cluster started in a
+		// new data dir on this machine should not pay it again.
+		PluginCompileCache: *pluginCache,
 		// The built-in default policy decides for pods that name no scheduler.
 		DefaultSchedulerPolicy: "defaultpolicy",
 	})
@@ -251,4 +255,15 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
+}
+
+// defaultPluginCache is the machine's cache of compiled plugin modules, as
+// Go's build cache is: USER_CACHE_DIR/weft/plugins. Entries are keyed by the module's
+// digest and the runtime's version, and written atomically, so kernels share them.
+func defaultPluginCache() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "weft", "plugins")
 }

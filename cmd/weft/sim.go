@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -40,6 +41,7 @@ func simCmd(args []string, stderr io.Writer) int {
 	taints := fs.String("taints", "", "taints for every node: k=v:NoSchedule,k2:NoExecute")
 	startDelay := fs.Duration("start-delay", 0, "how long a pod takes to become Running")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
+	pprofAddr := fs.String("pprof-addr", "", "serve Go's net/http/pprof profiles on this address (keep it on loopback)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -63,6 +65,13 @@ func simCmd(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "weft sim: %v\n", err)
 		return 2
+	}
+	if *pprofAddr != "" {
+		go func() {
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				logger.Error("pprof", "err", err)
+			}
+		}()
 	}
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU: cpuQ, corev1.ResourceMemory: memQ,
@@ -100,9 +109,9 @@ func simCmd(args []string, stderr io.Writer) int {
 				Node: name, DataDir: filepath.Join(*dataDir, name), JoinFile: *join,
 				NodeIP: fmt.Sprintf("10.%d.%d.%d", 200+i/65536%50, i/256%256, i%256),
 				Labels: nodeLabels, Taints: tnts, Logger: logger.With("node", name),
-				// Thousands of links in one process: heartbeats and keepalives at a
-				// real node's pace would be most of the work of a small machine.
-				Link: nodelink.ClientConfig{HeartbeatInterval: simHeartbeat, KeepAlive: simHeartbeat / 2},
+				// Thousands of links in one process: heartbeats at a real node's pace
+				// would be most of the work of a small machine.
+				Link: nodelink.ClientConfig{HeartbeatInterval: simHeartbeat},
 				// A simulated node's status never changes; looking at it every 10 s
 				// was thousands of file reads a second.
 				StatusInterval: time.Minute,
@@ -137,11 +146,16 @@ func simCmd(args []string, stderr io.Writer) int {
 }
 
 const (
-	// simJoinConcurrency bounds the simulated nodes joining at the same time.
-	simJoinConcurrency = 64
+	// simJoinConcurrency bounds the simulated nodes joining at the same time. No
+	// more than quic-go's accept queue (32): handshakes that complete while the
+	// kernel's accept loop waits for a CPU are otherwise refused, and those nodes
+	// join again after a backoff, at the tail of the join.
+	simJoinConcurrency = 32
 	// simHeartbeat is the simulated nodes' heartbeat interval (a real node's: 2 s);
-	// the kernel judges each node by the interval it announces.
-	simHeartbeat = 5 * time.Second
+	// the kernel judges each node by the interval it announces. Under half the
+	// 10 s idle timeout, so that no keep-alive is ever needed, and 2.5 of them fit
+	// the kernel's 10 s grace period.
+	simHeartbeat = 4 * time.Second
 )
 
 func parseLabels(s string) (map[string]string, error) {

@@ -34,9 +34,13 @@ type fanout struct {
 	prefix string
 	// key names the node an object version concerns; nil means every node.
 	key func(*unstructured.Unstructured) string
-	// bookmarkEvery is how often subscribers that saw nothing get a bookmark, so
-	// their resume point stays inside the ring.
+	// bookmarkEvery is how often the fanout looks for subscribers that need a
+	// bookmark: one whose resume point the ring will soon evict, or that has been sent
+	// nothing for bookmarkAge, so that compaction does not overtake it either.
+	// Bookmarking every quiet subscriber each second was, at 5000 nodes, a QUIC packet
+	// per node and kind every second.
 	bookmarkEvery time.Duration
+	bookmarkAge   time.Duration
 	// subBuffer is how many events a subscriber may have queued before it is dropped.
 	subBuffer int
 
@@ -74,6 +78,7 @@ type fanSub struct {
 	queue   []nodelink.Event
 	dropped bool // it fell behind; it ends once its queue is sent
 	sentRev int64
+	sentAt  time.Time // when sentRev last moved
 }
 
 const (
@@ -92,6 +97,7 @@ func newFanout(log *slog.Logger, st store.Interface, prefix string, dec func(sto
 		prefix:        prefix,
 		key:           key,
 		bookmarkEvery: time.Second,
+		bookmarkAge:   time.Minute,
 		subBuffer:     fanSubBuffer,
 		subs:          map[string]map[*fanSub]struct{}{},
 		keys:          map[string]string{},
@@ -313,6 +319,7 @@ func (f *fanout) pushLocked(s *fanSub, ev nodelink.Event) {
 	} else {
 		s.queue = append(s.queue, ev)
 		s.sentRev = int64(ev.Revision)
+		s.sentAt = time.Now()
 	}
 	select {
 	case s.wake <- struct{}{}:
@@ -320,14 +327,21 @@ func (f *fanout) pushLocked(s *fanSub, ev nodelink.Event) {
 	}
 }
 
-// bookmark tells every subscriber that has seen nothing recent how far the
-// fanout got, so that the revision it would resume from stays in the ring.
+// bookmark tells the subscribers that need it how far the fanout got: those whose
+// resume point is in the older half of a ring more than half full, which the ring
+// will evict first, and those sent nothing for bookmarkAge, which compaction (every
+// few minutes) would otherwise overtake.
 func (f *fanout) bookmark() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var risk int64 // resume points below it are soon evicted
+	if n := f.ring.len(); n > fanRingEvents/2 || f.ring.bytes > fanRingBytes/2 {
+		risk = f.ring.at(n / 2).rev
+	}
+	now := time.Now()
 	for _, set := range f.subs {
 		for s := range set {
-			if s.sentRev < f.rev && f.rev > s.skip && len(s.queue) == 0 {
+			if s.sentRev < f.rev && f.rev > s.skip && len(s.queue) == 0 && (s.sentRev < risk || now.Sub(s.sentAt) >= f.bookmarkAge) {
 				f.pushLocked(s, nodelink.Event{Type: nodelink.Bookmark, Revision: uint64(f.rev)})
 			}
 		}
@@ -345,7 +359,7 @@ func (f *fanout) subscribe(key string, from int64) (*fanSub, error) {
 	if !f.running || from < f.floor || from < f.st.CompactedRevision() {
 		return nil, errTooOld
 	}
-	s := &fanSub{key: key, skip: from, wake: make(chan struct{}, 1), sentRev: from}
+	s := &fanSub{key: key, skip: from, wake: make(chan struct{}, 1), sentRev: from, sentAt: time.Now()}
 	first := sort.Search(f.ring.len(), func(i int) bool { return f.ring.at(i).rev > from })
 	for i := first; i < f.ring.len(); i++ {
 		en := f.ring.at(i)

@@ -122,6 +122,7 @@ func TestFanoutMatchesPerNodeWatches(t *testing.T) {
 	}
 	f := newFanout(slog.New(slog.DiscardHandler), st, fanPrefix, fanDecode, nodeNameKey)
 	f.subBuffer = 8
+	f.bookmarkAge = 0 // idle subscribers are followed to the end below
 	if err := f.start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -331,5 +332,42 @@ func TestFanoutRingAndBroadcast(t *testing.T) {
 	}
 	if r.len() > fanRingEvents || r.evicted == 0 || r.at(0).rev != r.evicted+1 {
 		t.Fatalf("ring: %d entries, evicted through %d, oldest %d", r.len(), r.evicted, r.at(0).rev)
+	}
+}
+
+// TestBookmarkOnlyWhenNeeded: a quiet subscriber gets a bookmark only once the ring is
+// about to evict its resume point, or once it has been sent nothing for bookmarkAge.
+func TestBookmarkOnlyWhenNeeded(t *testing.T) {
+	f := newFanout(slog.New(slog.DiscardHandler), nil, fanPrefix, fanDecode, nil)
+	sub := func(key string, age time.Duration) *fanSub {
+		s := &fanSub{key: key, wake: make(chan struct{}, 1), sentRev: 10, sentAt: time.Now().Add(-age)}
+		f.subs[key] = map[*fanSub]struct{}{s: {}}
+		return s
+	}
+	fresh, quiet := sub("fresh", time.Second), sub("quiet", 2*f.bookmarkAge)
+	for i := range 20 {
+		f.ring.push(fanEntry{rev: int64(i + 1)})
+	}
+	f.rev = 20
+	f.bookmark()
+	if len(fresh.queue) != 0 {
+		t.Fatalf("a subscriber sent something a second ago was bookmarked: %v", fresh.queue)
+	}
+	if len(quiet.queue) != 1 || quiet.queue[0].Type != nodelink.Bookmark || quiet.queue[0].Revision != 20 {
+		t.Fatalf("a subscriber sent nothing for %v got %v, want one bookmark at 20", 2*f.bookmarkAge, quiet.queue)
+	}
+	quiet.queue = nil
+	f.bookmark()
+	if len(quiet.queue) != 0 {
+		t.Fatalf("bookmarked again right after a bookmark: %v", quiet.queue)
+	}
+	// Fill the ring past half: fresh's resume point is now in the half evicted first.
+	for i := range fanRingEvents / 2 {
+		f.ring.push(fanEntry{rev: int64(21 + i)})
+	}
+	f.rev = int64(20 + fanRingEvents/2)
+	f.bookmark()
+	if len(fresh.queue) != 1 || fresh.queue[0].Revision != uint64(f.rev) {
+		t.Fatalf("a subscriber about to fall out of the ring got %v, want a bookmark at %d", fresh.queue, f.rev)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"weft.dev/weft/kernel/registry"
 	"weft.dev/weft/store"
@@ -67,9 +68,17 @@ type transform func(cur *unstructured.Unstructured) (next *unstructured.Unstruct
 
 // updateLoop is the optimistic-concurrency loop every update goes through: read,
 // transform, write with compare-and-swap, and try again when someone else wrote first.
+//
+// The current version comes from the shared decodes (DecodeShared), which the watchers
+// of the kind have usually made already, so cur is read only: fn edits a copy, and
+// nothing of cur is put into what is stored or returned without a copy.
 func (s *Service) updateLoop(ctx context.Context, e *registry.Entry, namespace, name, sub string, opts WriteOptions, fn transform) (Result, error) {
 	for attempt := 0; ; attempt++ {
-		cur, kv, err := s.get(ctx, e, namespace, name)
+		kv, err := s.store.Get(ctx, e.Key(namespace, name), 0)
+		if err != nil {
+			return Result{}, storeError(e, name, err)
+		}
+		cur, err := s.DecodeShared(e, kv)
 		if err != nil {
 			return Result{}, err
 		}
@@ -179,7 +188,7 @@ func (s *Service) commitUpdate(ctx context.Context, e *registry.Entry, sub strin
 	}
 	if bytes.Equal(old, plain) {
 		// Nothing changed: kube-apiserver skips the write and keeps the revision.
-		return Result{Object: cur, Warnings: warnings}, nil
+		return Result{Object: cur.DeepCopy(), Warnings: warnings}, nil
 	}
 	if opts.DryRun {
 		return Result{Object: next, Warnings: warnings}, nil
@@ -222,7 +231,7 @@ func pendingFinalizers(e *registry.Entry, obj *unstructured.Unstructured) bool {
 
 func copyField(from, to *unstructured.Unstructured, field string) {
 	if v, ok := from.Object[field]; ok {
-		to.Object[field] = v
+		to.Object[field] = runtime.DeepCopyJSONValue(v) // from may be shared
 	} else {
 		delete(to.Object, field)
 	}

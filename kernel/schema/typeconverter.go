@@ -3,10 +3,16 @@ package schema
 import (
 	"fmt"
 	"maps"
+	"strconv"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/kube-openapi/pkg/schemaconv"
 	"k8s.io/kube-openapi/pkg/validation/spec"
+	smdschema "sigs.k8s.io/structured-merge-diff/v6/schema"
+	"sigs.k8s.io/structured-merge-diff/v6/typed"
 )
 
 // NewTypeConverter builds the type converter server-side apply needs for
@@ -22,6 +28,94 @@ import (
 // x-kubernetes-map-type: atomic makes objects atomic; key fields with a
 // default (ports' protocol) may be omitted.
 func NewTypeConverter(kinds map[schema.GroupVersionKind]*Structural) (managedfields.TypeConverter, error) {
+	models, err := applyModels(kinds)
+	if err != nil {
+		return nil, err
+	}
+	conv, err := schemaconv.ToSchemaFromOpenAPI(models, false)
+	if err != nil {
+		return nil, fmt.Errorf("schema: type converter: %w", err)
+	}
+	nameInlined(conv)
+	// The kinds' errors (an object of a kind without a model) come from
+	// managedfields' own converter, whose error type its field managers test for.
+	missing, err := managedfields.NewTypeConverter(map[string]*spec.Schema{}, false)
+	if err != nil {
+		return nil, fmt.Errorf("schema: type converter: %w", err)
+	}
+	tc := &typeConverter{parser: &typed.Parser{Schema: smdschema.Schema{Types: conv.Types}}, types: map[schema.GroupVersionKind]*typed.ParseableType{}, missing: missing}
+	for gvk := range kinds {
+		pt := tc.parser.Type(modelName(gvk))
+		tc.types[gvk] = &pt
+	}
+	return tc, nil
+}
+
+// typeConverter is managedfields' converter over a schema whose object and list
+// types are all named (nameInlined).
+type typeConverter struct {
+	parser  *typed.Parser
+	types   map[schema.GroupVersionKind]*typed.ParseableType
+	missing managedfields.TypeConverter
+}
+
+func (c *typeConverter) ObjectToTyped(obj runtime.Object, opts ...typed.ValidationOptions) (*typed.TypedValue, error) {
+	t := c.types[obj.GetObjectKind().GroupVersionKind()]
+	if t == nil {
+		return c.missing.ObjectToTyped(obj, opts...)
+	}
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		return t.FromUnstructured(u.UnstructuredContent(), opts...)
+	}
+	return t.FromStructured(obj, opts...)
+}
+
+func (c *typeConverter) TypedToObject(v *typed.TypedValue) (runtime.Object, error) {
+	if m, ok := v.AsValue().Unstructured().(map[string]any); ok {
+		return &unstructured.Unstructured{Object: m}, nil
+	}
+	return nil, fmt.Errorf("schema: a typed value of %T is not an object", v.AsValue().Unstructured())
+}
+
+// nameInlined gives every object and list type in s a name of its own, and
+// refers to it by that name. Our schemas are structural, as CRDs' are, so
+// schemaconv inlines them, and structured-merge-diff compares inlined types
+// by walking them whole, at every level of every object it compares: for a
+// pod, a third of the cost of tracking managed fields. Named types compare by
+// name. Nothing else changes: a reference resolves to the same type.
+func nameInlined(s *smdschema.Schema) {
+	var queue []*smdschema.Atom
+	for i := range s.Types {
+		queue = append(queue, &s.Types[i].Atom)
+	}
+	var named []smdschema.TypeDef
+	name := func(r *smdschema.TypeRef) {
+		if r.NamedType != nil || (r.Inlined.Map == nil && r.Inlined.List == nil) {
+			return
+		}
+		n := "io.weft.inlined." + strconv.Itoa(len(named))
+		named = append(named, smdschema.TypeDef{Name: n, Atom: r.Inlined})
+		queue = append(queue, &smdschema.Atom{Map: r.Inlined.Map, List: r.Inlined.List})
+		r.NamedType, r.Inlined = &n, smdschema.Atom{}
+	}
+	for len(queue) > 0 {
+		a := queue[0]
+		queue = queue[1:]
+		if a.Map != nil {
+			name(&a.Map.ElementType)
+			for i := range a.Map.Fields {
+				name(&a.Map.Fields[i].Type)
+			}
+		}
+		if a.List != nil {
+			name(&a.List.ElementType)
+		}
+	}
+	s.Types = append(s.Types, named...)
+}
+
+// applyModels turns each kind's schema into its model for schemaconv.
+func applyModels(kinds map[schema.GroupVersionKind]*Structural) (map[string]*spec.Schema, error) {
 	models := make(map[string]*spec.Schema, len(kinds))
 	for gvk, s := range kinds {
 		if s == nil {
@@ -39,11 +133,7 @@ func NewTypeConverter(kinds map[schema.GroupVersionKind]*Structural) (managedfie
 		}}
 		models[modelName(gvk)] = &root
 	}
-	tc, err := managedfields.NewTypeConverter(models, false)
-	if err != nil {
-		return nil, fmt.Errorf("schema: type converter: %w", err)
-	}
-	return tc, nil
+	return models, nil
 }
 
 // modelName is unique per kind; nothing refers to it, since our schemas
