@@ -151,6 +151,7 @@ func New(cfg Config) (_ *Kernel, err error) {
 	})
 	k.profiles = scheduler.NewProfileManager(k.objects, k.plugins, cfg.Logger, newShadowCounter(k.metrics))
 	k.sched = scheduler.New(scheduler.Config{Objects: k.objects, Profiles: k.profiles, Logger: cfg.Logger})
+	k.profiles.OnChange(k.sched.ClusterEvent)
 
 	if k.listener, err = listen(cfg.APIAddr); err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -167,6 +168,11 @@ type podLoad struct {
 }
 
 func (c *simCluster) load(b *testing.B, prefix string, total, writers int) *podLoad {
+	return c.loadPods(b, prefix, total, writers, simPod)
+}
+
+// loadPods is load with pods made by mk.
+func (c *simCluster) loadPods(b *testing.B, prefix string, total, writers int, mk func(name string) *corev1.Pod) *podLoad {
 	ctx := context.Background()
 	w, err := c.client.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -205,7 +211,7 @@ func (c *simCluster) load(b *testing.B, prefix string, total, writers int) *podL
 			defer wg.Done()
 			client := cs[g%len(cs)]
 			for i := g; i < total; i += writers {
-				_, err := client.CoreV1().Pods("default").Create(ctx, simPod(fmt.Sprintf("%s%06d", prefix, i)), metav1.CreateOptions{})
+				_, err := client.CoreV1().Pods("default").Create(ctx, mk(fmt.Sprintf("%s%06d", prefix, i)), metav1.CreateOptions{})
 				if err != nil && !strings.Contains(err.Error(), "already exists") {
 					if l.errs.Add(1) == 1 {
 						l.firstErr.Store(err)
@@ -241,7 +247,9 @@ func (l *podLoad) wait(b *testing.B, limit time.Duration) (bound, running time.D
 // BenchmarkSchedulingThroughput is the scheduler end to end: a weft server, N
 // simulated nodes, and pods created by 64 clients over 4 connections; it reports how
 // fast pods are bound by the built-in default policy (wasm), from the first create to
-// the last binding, and how long until all run. The anchors are kube-scheduler's
+// the last binding, and how long until all run; then the same number of pods again as
+// a backlog that waits for its profile (backlog-bound-pods/s: the scheduler's own rate,
+// not the API's rate of creating pods). The anchors are kube-scheduler's
 // scheduler_perf floors (680-810 pods/s at 5000 nodes). WEFT_BENCH_SIM_SIZES
 // overrides the sizes, as nodes x pods (default "500x10000,5000x10000").
 func BenchmarkSchedulingThroughput(b *testing.B) {
@@ -265,10 +273,33 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 				b.ReportMetric(float64(total)/l.created.Seconds(), "created-pods/s")
 				b.ReportMetric(running.Seconds(), "s-to-all-running")
 				b.ReportMetric(c.joined.Seconds(), "s-to-nodes-ready")
+				b.ReportMetric(float64(total)/c.backlog(b, total).Seconds(), "backlog-bound-pods/s")
 				b.ReportMetric(0, "ns/op")
 			}
 		})
 	}
+}
+
+// backlog measures the scheduler alone, as scheduler_perf does once its pods exist:
+// total more pods that name a profile without a policy are created and wait; the
+// profile is then created, and backlog returns the time from that write until the
+// last of them is bound. Nodes still make the pods Running meanwhile.
+func (c *simCluster) backlog(b *testing.B, total int) time.Duration {
+	const profile = "bench-backlog"
+	l := c.loadPods(b, "q", total, 64, func(name string) *corev1.Pod {
+		p := simPod(name)
+		p.Spec.SchedulerName = profile
+		return p
+	})
+	profiles := dynamic.NewForConfigOrDie(c.cfg).Resource(schema.GroupVersionResource{Group: "weft.dev", Version: "v1alpha1", Resource: "schedulerprofiles"})
+	prof := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "weft.dev/v1alpha1", "kind": "SchedulerProfile",
+		"metadata": map[string]any{"name": profile}, "spec": map[string]any{"policy": "defaultpolicy"}}}
+	t0 := time.Now()
+	if _, err := profiles.Create(context.Background(), prof, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	bound, _ := l.wait(b, 15*time.Minute)
+	return bound - t0.Sub(l.start)
 }
 
 // BenchmarkSchedulingScale is the scale test: 5000 simulated nodes join and

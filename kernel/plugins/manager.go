@@ -375,6 +375,9 @@ func (m *Manager) load(ctx context.Context, name string, ps pluginSpec) error {
 			old.plugin.Close(context.Background())
 		}()
 	}
+	if policy != nil && m.cfg.ClusterEvent != nil {
+		m.cfg.ClusterEvent() // pods that waited for this policy may be placed now
+	}
 	m.log.Info("plugin running", "plugin", name, "version", p.Manifest.Version, "digest", p.Digest, "swap", swap)
 	return nil
 }

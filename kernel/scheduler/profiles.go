@@ -94,7 +94,14 @@ type ProfileManager struct {
 	mu      sync.Mutex
 	byName  map[string]*profile
 	counter func(profile, shadow string, agreed, disagreed int)
+	// onChange hears of a profile added or given another policy: its waiting pods
+	// should be tried now, not when their backoff or the unschedulable flush ends.
+	onChange func()
 }
+
+// OnChange sets what hears of a profile added or given another policy. Call it
+// before Run.
+func (m *ProfileManager) OnChange(f func()) { m.onChange = f }
 
 type profile struct {
 	policy  string
@@ -229,12 +236,19 @@ func (m *ProfileManager) Run(ctx context.Context, stats func(profile string) Sta
 }
 
 func (m *ProfileManager) apply(t watch.EventType, obj *unstructured.Unstructured) {
+	if m.applyLocked(t, obj) && m.onChange != nil {
+		m.onChange()
+	}
+}
+
+// applyLocked records a profile's change, and reports whether its policy changed.
+func (m *ProfileManager) applyLocked(t watch.EventType, obj *unstructured.Unstructured) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name := obj.GetName()
 	if t == watch.Deleted {
 		delete(m.byName, name)
-		return
+		return false
 	}
 	policy, _, _ := unstructured.NestedString(obj.Object, "spec", "policy")
 	shadows, _, _ := unstructured.NestedStringSlice(obj.Object, "spec", "shadows")
@@ -246,7 +260,9 @@ func (m *ProfileManager) apply(t watch.EventType, obj *unstructured.Unstructured
 	if p.policy != policy && p.policy != "" {
 		m.log.Info("scheduler policy swapped", "profile", name, "from", p.policy, "to", policy)
 	}
+	changed := p.policy != policy
 	p.policy, p.shadows, p.generation = policy, shadows, obj.GetGeneration()
+	return changed
 }
 
 // writeStatus records each profile's deciding policy, counters and shadow agreement.

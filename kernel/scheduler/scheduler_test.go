@@ -337,3 +337,47 @@ func TestProfiles(t *testing.T) {
 		t.Fatalf("shadow counts %v", got)
 	}
 }
+
+// A pod naming a profile that does not exist yet waits; creating the profile has it
+// placed at once, not after the unschedulable flush (5 minutes).
+func TestProfileCreatedForWaitingPods(t *testing.T) {
+	c := kerneltest.Start(t, kerneltest.Options{Kinds: []registry.Kind{scheduler.ProfileKind()}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pm := scheduler.NewProfileManager(c.Kernel.Objects(), policies{"spread": newSlots(1, "n1", "n2")}, nil, nil)
+	s := scheduler.New(scheduler.Config{Objects: c.Kernel.Objects(), Profiles: pm})
+	pm.OnChange(s.ClusterEvent)
+	done := make(chan struct{}, 2)
+	go func() { _ = s.Run(ctx); done <- struct{}{} }()
+	go func() { _ = pm.Run(ctx, s.ProfileStats, 50*time.Millisecond); done <- struct{}{} }()
+	defer func() { cancel(); <-done; <-done }()
+
+	p := pod("w1")
+	p.Spec.SchedulerName = "later"
+	pods := c.Client.CoreV1().Pods("default")
+	if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // tried and found without a policy
+	if got, _ := pods.Get(ctx, "w1", metav1.GetOptions{}); got == nil || got.Spec.NodeName != "" {
+		t.Fatalf("a pod without a profile was placed: %v", got)
+	}
+	profiles := c.Dynamic.Resource(schema.GroupVersionResource{Group: "weft.dev", Version: "v1alpha1", Resource: "schedulerprofiles"})
+	prof := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "weft.dev/v1alpha1", "kind": "SchedulerProfile",
+		"metadata": map[string]any{"name": "later"}, "spec": map[string]any{"policy": "spread"}}}
+	uctx := objects.WithUser(ctx, objects.User{Name: "test", Groups: []string{"system:masters"}})
+	if _, err := profiles.Create(uctx, prof, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := pods.Get(ctx, "w1", metav1.GetOptions{})
+		if err == nil && got.Spec.NodeName != "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the pod was not placed within 5 s of its profile's creation")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
