@@ -112,9 +112,10 @@ func simCmd(args []string, stderr io.Writer) int {
 				// Thousands of links in one process: heartbeats at a real node's pace
 				// would be most of the work of a small machine.
 				Link: nodelink.ClientConfig{HeartbeatInterval: simHeartbeat},
-				// A simulated node's status never changes; looking at it every 10 s
-				// was thousands of file reads a second.
-				StatusInterval: time.Minute,
+				// A simulated node's status never changes; looking at it more often
+				// than it is reported anyway (every 5 minutes) was thousands of file
+				// reads a second.
+				StatusInterval: 5 * time.Minute,
 				Status: func(st *corev1.NodeStatus) {
 					st.Capacity, st.Allocatable = capacity.DeepCopy(), capacity.DeepCopy()
 					st.NodeInfo.ContainerRuntimeVersion = "sim://weft"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -15,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
-	"weft.dev/weft/kernel/pki"
 	"weft.dev/weft/nodelink"
 	"weft.dev/weft/nodelink/nodeapi"
 )
@@ -36,13 +36,15 @@ type cache struct {
 	secrets    map[string]*corev1.Secret
 	nodes      map[string]*corev1.Node // not saved: listed on every start
 	// dirty: objects changed, saved within 2 s. revDirty: only bookmarks moved a
-	// revision, saved within bookmarkSaveInterval (an idle cluster costs no writes
-	// every 5 s, and the saved revision stays well inside the 5 min compaction window).
+	// revision, saved within bookmarkSaveInterval (an idle cluster costs few writes,
+	// and the saved revision stays inside the 5 min compaction window).
 	dirty, revDirty bool
 	savedAt         time.Time
 }
 
-const bookmarkSaveInterval = 30 * time.Second
+// bookmarkSaveInterval: kernels bookmark a quiet watch once a minute and compact
+// history at least 5 minutes old, so a revision saved every 2 minutes still resumes.
+const bookmarkSaveInterval = 2 * time.Minute
 
 type cacheFile struct {
 	Revisions  map[string]uint64   `json:"revisions"`
@@ -143,11 +145,35 @@ func (c *cache) save(force bool) {
 	c.dirty, c.revDirty, c.savedAt = false, false, time.Now()
 	c.mu.Unlock()
 	if err == nil {
-		err = pki.WriteFileAtomic(c.path, raw, 0o600)
+		err = replaceFile(c.path, raw, 0o600)
 	}
 	if err != nil {
 		c.log.Warn("save agent cache", "err", err)
 	}
+}
+
+// replaceFile replaces path with data by rename, so a reader sees the old file or
+// the new one, but does not wait for the disk: the cache is only a cache. After a
+// crash of the machine it may be empty or old, which costs a relist (loadCache). A
+// node with thousands of simulated neighbours, or with pods changing every second,
+// would otherwise wait for a flush of the disk on each save.
+func replaceFile(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(perm)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 func (a *Agent) saveLoop(ctx context.Context) error {
