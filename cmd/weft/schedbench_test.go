@@ -69,7 +69,8 @@ func (c *simCluster) cpuNow(b *testing.B) [2]time.Duration {
 }
 
 // startSimCluster starts the server and weft sim, and waits for every node to be
-// Ready. WEFT_BENCH_PPROF=127.0.0.1:6060 serves the server's pprof profiles there.
+// Ready. WEFT_BENCH_PPROF=127.0.0.1:6060 serves the server's pprof profiles there,
+// WEFT_BENCH_SIM_PPROF weft sim's.
 func startSimCluster(b *testing.B, nodes int) *simCluster {
 	dir := b.TempDir()
 	// A /10 of /24s: room for 16384 nodes.
@@ -87,8 +88,12 @@ func startSimCluster(b *testing.B, nodes int) *simCluster {
 	cfg.QPS, cfg.Burst = -1, 0
 	c := &simCluster{cfg: cfg, client: kubernetes.NewForConfigOrDie(cfg), server: srv.Process}
 
-	sim := exec.Command(weftBin, "sim", "--join", filepath.Join(dir, "join"), "--nodes", fmt.Sprint(nodes),
-		"--cpu", "1000", "--memory", "4Ti", "--pods", "1000", "--zones", "4", "--data-dir", filepath.Join(dir, "sim"))
+	simArgs := []string{"sim", "--join", filepath.Join(dir, "join"), "--nodes", fmt.Sprint(nodes),
+		"--cpu", "1000", "--memory", "4Ti", "--pods", "1000", "--zones", "4", "--data-dir", filepath.Join(dir, "sim")}
+	if addr := os.Getenv("WEFT_BENCH_SIM_PPROF"); addr != "" {
+		simArgs = append(simArgs, "--pprof-addr", addr)
+	}
+	sim := exec.Command(weftBin, simArgs...)
 	sim.Stderr = os.Stderr
 	if err := sim.Start(); err != nil {
 		b.Fatal(err)

@@ -17,7 +17,7 @@
 //
 // The watches resume from their last revision after a reconnect (nodelink does that)
 // and after a restart of the agent: the cache, with the revision each watch reached,
-// is saved to DATA/agent-cache.json (0600: it holds Secrets), within 2 s of a change.
+// is saved to DATA/agent-cache.json (0600: it holds Secrets), within 10 s of a change.
 // Only when the kernel has compacted that revision away does the agent list again; it
 // then forgets the pods that disappeared and tells the manager about the objects that
 // changed.
