@@ -461,7 +461,7 @@ func (s *Server) watchdog(every time.Duration) {
 		s.mu.Unlock()
 		for _, sc := range late {
 			sc.beatLimit.Store(0)
-			_ = sc.conn.CloseWithError(connCodeHeartbeatTimeout, fmt.Sprintf("no heartbeat for %s", time.Duration(now-sc.lastBeat.Load())))
+			_ = sc.conn.CloseWithError(connCodeHeartbeatTimeout, fmt.Sprintf("no heartbeat for %s", time.Duration(now-sc.lastBeat.Load()).Round(time.Millisecond)))
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
+	"weft.dev/weft/kernel/pki"
 	"weft.dev/weft/nodelink"
 	"weft.dev/weft/nodelink/nodeapi"
 )
@@ -145,35 +145,12 @@ func (c *cache) save(force bool) {
 	c.dirty, c.revDirty, c.savedAt = false, false, time.Now()
 	c.mu.Unlock()
 	if err == nil {
-		err = replaceFile(c.path, raw, 0o600)
+		// Not durable: a cache; an unreadable one is listed again (loadCache).
+		err = pki.ReplaceFile(c.path, raw, 0o600)
 	}
 	if err != nil {
 		c.log.Warn("save agent cache", "err", err)
 	}
-}
-
-// replaceFile replaces path with data by rename, so a reader sees the old file or
-// the new one, but does not wait for the disk: the cache is only a cache. After a
-// crash of the machine it may be empty or old, which costs a relist (loadCache). A
-// node with thousands of simulated neighbours, or with pods changing every second,
-// would otherwise wait for a flush of the disk on each save.
-func replaceFile(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Chmod(perm)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // saveInterval is how often a changed cache is saved. The file holds objects and
