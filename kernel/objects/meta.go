@@ -43,6 +43,39 @@ func metaOf(e *registry.Entry, u *unstructured.Unstructured) (*metav1.ObjectMeta
 	return m, nil
 }
 
+// metaToValidate is metaOf without managedFields' fieldsV1, which no validation of
+// metadata reads and which was most of the conversion's cost, paid twice on every
+// update. A request's metadata is converted whole when it arrives (metaOf), so a
+// malformed fieldsV1 is refused there, and what is stored carries the field
+// manager's own encoding of managedFields.
+func metaToValidate(e *registry.Entry, u *unstructured.Unstructured) (*metav1.ObjectMeta, error) {
+	mm, ok := u.Object["metadata"].(map[string]any)
+	mfs, hasMF := mm["managedFields"].([]any)
+	if !ok || !hasMF {
+		return metaOf(e, u)
+	}
+	slim := make([]any, len(mfs))
+	for i, x := range mfs {
+		entry, ok := x.(map[string]any)
+		if !ok {
+			return metaOf(e, u) // the whole conversion says what is wrong
+		}
+		c := make(map[string]any, len(entry))
+		for k, v := range entry {
+			if k != "fieldsV1" {
+				c[k] = v
+			}
+		}
+		slim[i] = c
+	}
+	meta := make(map[string]any, len(mm))
+	for k, v := range mm {
+		meta[k] = v
+	}
+	meta["managedFields"] = slim
+	return metaOf(e, &unstructured.Unstructured{Object: map[string]any{"metadata": meta}})
+}
+
 // cannotHandle is kube-apiserver's wording for a body that does not decode as the kind.
 func cannotHandle(e *registry.Entry, detail string) error {
 	return apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %s", e.Kind.Kind, e.Version, e.Kind.Kind, detail))
@@ -116,13 +149,13 @@ func nameValidator(e *registry.Entry) validation.ValidateNameFunc {
 
 // validate checks metadata and the schema; old is nil on create.
 func validate(e *registry.Entry, u, old *unstructured.Unstructured) error {
-	m, err := metaOf(e, u)
+	m, err := metaToValidate(e, u)
 	if err != nil {
 		return err
 	}
 	errs := validation.ValidateObjectMetaAccessor(m, e.Namespaced, nameValidator(e), field.NewPath("metadata"))
 	if old != nil {
-		om, err := metaOf(e, old)
+		om, err := metaToValidate(e, old)
 		if err != nil {
 			return err
 		}
