@@ -28,39 +28,6 @@ func (s *Structural) Validate(obj map[string]any) field.ErrorList {
 	return v.errs
 }
 
-// ValidateProperty checks only obj's top-level property name, reporting what Validate
-// would report there (a missing required one included). It is for writes that
-// change nothing else, such as a status write: the rest was valid when stored, and
-// apiextensions-apiserver's ratcheting reports no error in an unchanged field either.
-// ok is false when the root has constraints across properties (maxProperties,
-// allOf and the like), which only Validate checks.
-func (s *Structural) ValidateProperty(obj map[string]any, name string) (errs field.ErrorList, ok bool) {
-	root := s.root
-	if root.vv != nil || root.embedded || name == "metadata" {
-		return nil, false
-	}
-	v := newValidator(s.metaCheck)
-	v.push(seg{key: name})
-	x, present := obj[name]
-	switch c := root.props[name]; {
-	case !present:
-		for _, r := range root.required {
-			if r == name {
-				v.errs = append(v.errs, field.Required(v.path(), ""))
-			}
-		}
-	case c != nil:
-		v.value(x, c)
-	case root.additional != nil:
-		v.segs[0].kind = segMapKey
-		v.value(x, root.additional)
-	}
-	if len(v.errs) > 1 {
-		sort.SliceStable(v.errs, func(i, j int) bool { return v.errs[i].Field < v.errs[j].Field })
-	}
-	return v.errs, true
-}
-
 type segKind uint8
 
 const (

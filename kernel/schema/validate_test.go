@@ -251,20 +251,6 @@ func TestValidate(t *testing.T) {
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Errorf("Validate:\n got: %q\nwant: %q", got, tc.want)
 			}
-			// Validating spec alone reports exactly Validate's errors in spec.
-			errs, ok := s.ValidateProperty(mustObject(t, tc.obj), "spec")
-			if !ok {
-				t.Fatal("ValidateProperty refused a root without constraints across properties")
-			}
-			var want []string
-			for _, w := range tc.want {
-				if strings.HasPrefix(w, "spec") {
-					want = append(want, w)
-				}
-			}
-			if got := errorStrings(errs); strings.Join(got, "\n") != strings.Join(want, "\n") {
-				t.Errorf("ValidateProperty(spec):\n got: %q\nwant: %q", got, want)
-			}
 		})
 	}
 }
@@ -335,23 +321,5 @@ func TestValidateEmbeddedResource(t *testing.T) {
 		if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 			t.Errorf("%s:\n got: %q\nwant: %q", tc.obj, got, tc.want)
 		}
-	}
-}
-
-// ValidateProperty reports a missing required property as Validate does, and refuses
-// a root whose constraints span properties.
-func TestValidatePropertyRoot(t *testing.T) {
-	s := mustCompile(t, `{"type": "object", "required": ["status"], "properties": {"status": {"type": "object"}, "spec": {"type": "object"}}}`)
-	obj := mustObject(t, `{"spec": {}}`)
-	errs, ok := s.ValidateProperty(obj, "status")
-	if want := errorStrings(s.Validate(obj)); !ok || strings.Join(errorStrings(errs), "\n") != strings.Join(want, "\n") || len(want) != 1 {
-		t.Errorf("missing required status: %v %v, Validate says %q", errs, ok, want)
-	}
-	if errs, ok := s.ValidateProperty(mustObject(t, `{"status": {}}`), "status"); !ok || len(errs) != 0 {
-		t.Errorf("valid status: %v %v", errs, ok)
-	}
-	spanning := mustCompile(t, `{"type": "object", "maxProperties": 2, "properties": {"status": {"type": "object"}}}`)
-	if _, ok := spanning.ValidateProperty(mustObject(t, `{"status": {}}`), "status"); ok {
-		t.Error("a root with maxProperties was validated by one property")
 	}
 }
