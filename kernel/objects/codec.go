@@ -3,6 +3,7 @@ package objects
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -48,18 +49,23 @@ func (s *Service) encode(e *registry.Entry, key string, u *unstructured.Unstruct
 // marshal encodes an object without resourceVersion and selfLink, which are not part
 // of the stored value, and enforces the size limit.
 func (s *Service) marshal(u *unstructured.Unstructured) ([]byte, error) {
-	meta, _ := u.Object["metadata"].(map[string]any)
-	rv, hadRV := meta["resourceVersion"]
-	link, hadLink := meta["selfLink"]
-	delete(meta, "resourceVersion")
-	delete(meta, "selfLink")
-	raw, err := json.Marshal(u.Object)
-	if hadRV {
-		meta["resourceVersion"] = rv
+	obj := u.Object
+	meta, _ := obj["metadata"].(map[string]any)
+	_, hasRV := meta["resourceVersion"]
+	_, hasLink := meta["selfLink"]
+	if hasRV || hasLink {
+		// Copies of the two maps on the path, not deletes and puts back: u may be a
+		// shared decode that others read meanwhile.
+		m := make(map[string]any, len(meta))
+		for k, v := range meta {
+			if k != "resourceVersion" && k != "selfLink" {
+				m[k] = v
+			}
+		}
+		obj = maps.Clone(obj)
+		obj["metadata"] = m
 	}
-	if hadLink {
-		meta["selfLink"] = link
-	}
+	raw, err := json.Marshal(obj)
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("encode %s: %w", u.GetName(), err))
 	}

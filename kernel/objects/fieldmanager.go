@@ -164,11 +164,21 @@ func (unstructuredConverter) Convert(in, out, _ any) error {
 	return nil
 }
 
+// ConvertToVersion never writes to in: the field manager passes the current version
+// of an object, which may be a shared decode that watchers read concurrently.
 func (unstructuredConverter) ConvertToVersion(in runtime.Object, gv runtime.GroupVersioner) (runtime.Object, error) {
-	if k, ok := gv.KindForGroupVersionKinds([]schema.GroupVersionKind{in.GetObjectKind().GroupVersionKind()}); ok {
-		in.GetObjectKind().SetGroupVersionKind(k)
+	have := in.GetObjectKind().GroupVersionKind()
+	k, ok := gv.KindForGroupVersionKinds([]schema.GroupVersionKind{have})
+	if !ok || k == have {
+		return in, nil
 	}
-	return in, nil
+	u, isU := in.(*unstructured.Unstructured)
+	if !isU {
+		return nil, fmt.Errorf("unsupported conversion of %T", in)
+	}
+	out := &unstructured.Unstructured{Object: maps.Clone(u.Object)} // only apiVersion and kind change
+	out.SetGroupVersionKind(k)
+	return out, nil
 }
 
 func (unstructuredConverter) ConvertFieldLabel(_ schema.GroupVersionKind, label, value string) (string, string, error) {

@@ -2,10 +2,12 @@ package objects
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	sigsjson "sigs.k8s.io/json"
 
@@ -122,5 +124,27 @@ func TestFieldManagerForKindGone(t *testing.T) {
 		&unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "c"}, "data": map[string]any{"k": "v"}}}, "m").(*unstructured.Unstructured)
 	if len(u.GetManagedFields()) != 1 {
 		t.Fatalf("after the kind came back: %+v", u.GetManagedFields())
+	}
+}
+
+// The field manager converts the current version of an object, which may be shared
+// with watchers: the converter must never write to it.
+func TestConvertToVersionLeavesInputAlone(t *testing.T) {
+	in := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "example.com/v1beta1", "kind": "Widget", "spec": map[string]any{"a": int64(1)}}}
+	before := in.DeepCopy()
+	target := schema.GroupVersion{Group: "example.com", Version: "v1"}
+	out, err := unstructuredConverter{}.ConvertToVersion(in, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.GetObjectKind().GroupVersionKind(); got != target.WithKind("Widget") {
+		t.Fatalf("converted to %v", got)
+	}
+	if !reflect.DeepEqual(in.Object, before.Object) {
+		t.Fatalf("the input was changed: %v", in.Object)
+	}
+	same, err := unstructuredConverter{}.ConvertToVersion(before, schema.GroupVersion{Group: "example.com", Version: "v1beta1"})
+	if err != nil || same != runtime.Object(before) {
+		t.Fatalf("a conversion to the object's own version returned %v, %v", same, err)
 	}
 }

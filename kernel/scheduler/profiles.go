@@ -124,11 +124,15 @@ func NewProfileManager(svc *objects.Service, source PolicySource, log *slog.Logg
 func (m *ProfileManager) Active(name string) (Policy, bool) {
 	m.mu.Lock()
 	p := m.byName[name]
+	var policy string
+	if p != nil {
+		policy = p.policy // written under mu by apply
+	}
 	m.mu.Unlock()
 	if p == nil {
 		return nil, false
 	}
-	return m.source.Policy(p.policy)
+	return m.source.Policy(policy)
 }
 
 // Shadows implements Profiles.
