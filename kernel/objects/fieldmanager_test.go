@@ -15,9 +15,9 @@ import (
 	"weft.dev/weft/plugins/core/schemas"
 )
 
-// trackStatus must own exactly what the full object's field manager owns, for every
-// status write in a pod's life, whoever wrote before.
-func TestTrackStatusMatchesFullObject(t *testing.T) {
+// podRegistry is a registry serving the built-in Pod schema, and the Pod's entry.
+func podRegistry(t testing.TB) (*registry.Registry, *registry.Entry) {
+	t.Helper()
 	sch, err := schemas.Load("", "v1", "Pod")
 	if err != nil {
 		t.Fatal(err)
@@ -27,6 +27,13 @@ func TestTrackStatusMatchesFullObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, _ := reg.Snapshot().LookupKind(schema.GroupVersionKind{Version: "v1", Kind: "Pod"})
+	return reg, e
+}
+
+// trackStatus must own exactly what the full object's field manager owns, for every
+// status write in a pod's life, whoever wrote before.
+func TestTrackStatusMatchesFullObject(t *testing.T) {
+	reg, e := podRegistry(t)
 	fms := newFieldManagers(reg)
 	main, err := fms.get(e, "")
 	if err != nil {

@@ -5,11 +5,9 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	sigsjson "sigs.k8s.io/json"
 
 	"weft.dev/weft/kernel/registry"
-	"weft.dev/weft/plugins/core/schemas"
 )
 
 // A pod as stored after its scheduler and its node wrote it: three managers.
@@ -71,15 +69,7 @@ func BenchmarkMetaToValidate(b *testing.B) {
 // BenchmarkTrackStatus is a node's status write's ownership: the pod as stored, then
 // Running.
 func BenchmarkTrackStatus(b *testing.B) {
-	sch, err := schemas.Load("", "v1", "Pod")
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg := registry.New()
-	if err := reg.Register(registry.Kind{Version: "v1", Kind: "Pod", Resource: "pods", Namespaced: true, Schema: sch, Status: true, Owner: "test"}); err != nil {
-		b.Fatal(err)
-	}
-	e, _ := reg.Snapshot().LookupKind(schema.GroupVersionKind{Version: "v1", Kind: "Pod"})
+	reg, e := podRegistry(b)
 	fm, err := newFieldManagers(reg).get(e, SubStatus)
 	if err != nil {
 		b.Fatal(err)
