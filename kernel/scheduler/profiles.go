@@ -240,13 +240,13 @@ func (m *ProfileManager) Run(ctx context.Context, stats func(profile string) Sta
 }
 
 func (m *ProfileManager) apply(t watch.EventType, obj *unstructured.Unstructured) {
-	if m.applyLocked(t, obj) && m.onChange != nil {
+	if m.record(t, obj) && m.onChange != nil {
 		m.onChange()
 	}
 }
 
-// applyLocked records a profile's change, and reports whether its policy changed.
-func (m *ProfileManager) applyLocked(t watch.EventType, obj *unstructured.Unstructured) bool {
+// record records a profile's change, and reports whether its policy changed.
+func (m *ProfileManager) record(t watch.EventType, obj *unstructured.Unstructured) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name := obj.GetName()

@@ -13,12 +13,12 @@ import (
 	"weft.dev/weft/plugins/core/schemas"
 )
 
-// TestNamedTypesConvertAsInlined: the converter with named types must give the
-// answers of managedfields' own converter over the same (inlined) models: the same
-// field sets, comparisons and merges, and the same error for an unknown kind.
-func TestNamedTypesConvertAsInlined(t *testing.T) {
+// bothConverters loads the built-in schemas of gvks and returns our converter (named
+// types) and managedfields' own over the same models (inlined types).
+func bothConverters(t testing.TB, gvks ...schema.GroupVersionKind) (named, inlined managedfields.TypeConverter) {
+	t.Helper()
 	kinds := map[schema.GroupVersionKind]*Structural{}
-	for _, gvk := range []schema.GroupVersionKind{{Version: "v1", Kind: "Pod"}, {Group: "apps", Version: "v1", Kind: "Deployment"}, {Version: "v1", Kind: "Service"}, {Version: "v1", Kind: "Node"}} {
+	for _, gvk := range gvks {
 		sp, err := schemas.Load(gvk.Group, gvk.Version, gvk.Kind)
 		if err != nil {
 			t.Fatal(err)
@@ -35,10 +35,18 @@ func TestNamedTypesConvertAsInlined(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inlined, err := managedfields.NewTypeConverter(models, false)
-	if err != nil {
+	if inlined, err = managedfields.NewTypeConverter(models, false); err != nil {
 		t.Fatal(err)
 	}
+	return named, inlined
+}
+
+// TestNamedTypesConvertAsInlined: the converter with named types must give the
+// answers of managedfields' own converter over the same (inlined) models: the same
+// field sets, comparisons and merges, and the same error for an unknown kind.
+func TestNamedTypesConvertAsInlined(t *testing.T) {
+	named, inlined := bothConverters(t, schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"},
+		schema.GroupVersionKind{Version: "v1", Kind: "Service"}, schema.GroupVersionKind{Version: "v1", Kind: "Node"})
 	obj := func(s string) *unstructured.Unstructured {
 		var m map[string]any
 		if err := sigsjson.UnmarshalCaseSensitivePreserveInts([]byte(s), &m); err != nil {
@@ -102,27 +110,7 @@ func TestNamedTypesConvertAsInlined(t *testing.T) {
 // (both versions to typed values, then compared), with our named types and with
 // managedfields' own converter over the same models, which inlines them.
 func BenchmarkManagedFields(b *testing.B) {
-	sp, err := schemas.Load("", "v1", "Pod")
-	if err != nil {
-		b.Fatal(err)
-	}
-	st, err := Compile(sp)
-	if err != nil {
-		b.Fatal(err)
-	}
-	kinds := map[schema.GroupVersionKind]*Structural{{Version: "v1", Kind: "Pod"}: st}
-	named, err := NewTypeConverter(kinds)
-	if err != nil {
-		b.Fatal(err)
-	}
-	models, err := applyModels(kinds)
-	if err != nil {
-		b.Fatal(err)
-	}
-	inlined, err := managedfields.NewTypeConverter(models, false)
-	if err != nil {
-		b.Fatal(err)
-	}
+	named, inlined := bothConverters(b, schema.GroupVersionKind{Version: "v1", Kind: "Pod"})
 	var cur, next map[string]any
 	_ = sigsjson.UnmarshalCaseSensitivePreserveInts([]byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},"spec":{"nodeName":"n","containers":[{"name":"c","image":"i","resources":{"requests":{"cpu":"100m"}}}]},"status":{"phase":"Pending"}}`), &cur)
 	_ = sigsjson.UnmarshalCaseSensitivePreserveInts([]byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},"spec":{"nodeName":"n","containers":[{"name":"c","image":"i","resources":{"requests":{"cpu":"100m"}}}]},"status":{"phase":"Running","podIP":"10.0.0.1","conditions":[{"type":"Ready","status":"True"}],"containerStatuses":[{"name":"c","ready":true,"restartCount":0,"image":"i","imageID":""}]}}`), &next)
