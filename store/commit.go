@@ -138,6 +138,7 @@ type group struct {
 	// a nil KV means deleted. It stands in front of the Pebble iterator.
 	overlay map[string]*KV
 	it      *pebble.Iterator
+	cache   *latestCache // behind the overlay, in front of the iterator
 	keyBuf  []byte
 	valBuf  []byte
 	applied time.Time
@@ -294,7 +295,7 @@ func (c *committer) newGroup() (*group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: committer iterator: %w", err)
 	}
-	return &group{it: it, first: c.nextRev, last: c.nextRev - 1, overlay: make(map[string]*KV)}, nil
+	return &group{it: it, cache: c.db.latest, first: c.nextRev, last: c.nextRev - 1, overlay: make(map[string]*KV)}, nil
 }
 
 func (g *group) size() int {
@@ -318,6 +319,9 @@ func (g *group) latest(key string) (KV, bool, error) {
 			return KV{}, false, nil
 		}
 		return *kv, true, nil
+	}
+	if kv, ok := g.cache.get(key, math.MaxInt64); ok {
+		return kv, true, nil
 	}
 	g.keyBuf = versionKeyNewest(g.keyBuf[:0], key)
 	return readVersion(g.it, g.keyBuf, key)
@@ -384,12 +388,14 @@ func (c *committer) add(g *group, r *request) {
 			_ = b.Set(g.keyBuf, g.valBuf, nil)
 			kvs[i] = kv
 			g.overlay[op.Key] = &kvs[i]
+			g.cache.put(kv)
 			g.events = append(g.events, Event{Type: EventPut, KV: kv, PrevKV: prevKV})
 		case OpDelete:
 			g.keyBuf = versionKey(g.keyBuf[:0], op.Key, rev)
 			_ = b.Set(g.keyBuf, tombstoneValue, nil)
 			kvs[i] = prev
 			g.overlay[op.Key] = nil
+			g.cache.evict(op.Key)
 			g.events = append(g.events, Event{
 				Type:   EventDelete,
 				KV:     KV{Key: op.Key, ModRevision: rev},

@@ -36,6 +36,7 @@ type DB struct {
 
 	committer *committer
 	hub       *hub
+	latest    *latestCache
 	compactor *compactor
 
 	compactMu sync.Mutex // serialises Compact calls
@@ -95,6 +96,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		rb = opts.hooks.ringBytes
 	}
 	db.hub = newHub(db.log, opts.ProgressInterval, rb, st.revision, st.compactTarget, db.readLog)
+	db.latest = newLatestCache(opts.LatestCacheSize)
 	db.committer = newCommitter(db, st.revision)
 	db.compactor = newCompactor(db, st)
 	db.log.Info("store opened", "dir", dir, "revision", st.revision, "compacted", st.compactTarget)

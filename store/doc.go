@@ -80,6 +80,18 @@
 //     flushes what it replays to synced sstables before Open returns, so what a
 //     reopened store shows is durable.
 //
+// # Reads of recently written keys
+//
+// A read of one key is one SeekGE, but through every memtable and level that may hold a
+// version of it: about 35 µs at 5000 nodes, whose Leases are renewed 500 times a second,
+// each read back first. So the committer also records the newest version it writes of
+// each key in a bounded cache (latest.go), which its own condition checks and Get
+// consult first. It records versions before they are durable, so a reader takes an
+// entry only if its revision is not above the revision being read; since every version
+// written passes through the cache in revision order, such an entry is the newest at
+// that revision. Deletes and the memory budget evict entries; an evicted key is read
+// from Pebble.
+//
 // Cancelling the context of a write that is still queued drops it. Once it is in a group
 // being committed it may still commit after its caller has seen ctx.Err(): like a write
 // whose connection to etcd broke, its outcome is then unknown to the caller.

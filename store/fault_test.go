@@ -77,9 +77,11 @@ func TestWALFailure(t *testing.T) {
 			}
 
 			fault.armed.Store(true)
-			_, err = db.Create(ctx, "bad", []byte("v"))
+			// A create and an update: the update's new version is the newest the
+			// committer knows of ok/9, but no reader may see it.
+			_, err = db.Txn(ctx, []Op{{Type: OpCreate, Key: "bad", Value: []byte("v")}, {Type: OpUpdate, Key: "ok/9", Value: []byte("new"), ModRevision: 10}})
 			if !errors.Is(err, ErrFailed) {
-				t.Fatalf("Create under a WAL fault: %v, want ErrFailed", err)
+				t.Fatalf("Txn under a WAL fault: %v, want ErrFailed", err)
 			}
 			if fault.hits.Load() == 0 {
 				t.Fatal("the fault was never hit")
@@ -92,6 +94,9 @@ func TestWALFailure(t *testing.T) {
 			}
 			if _, err := db.Get(ctx, "bad", 0); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("Get of the failed write: %v, want ErrNotFound", err)
+			}
+			if kv, err := db.Get(ctx, "ok/9", 0); err != nil || string(kv.Value) != "v" || kv.ModRevision != 10 {
+				t.Fatalf("Get of a key the failed write updated: %+v, %v; want the version of revision 10", kv, err)
 			}
 			if _, err := db.Create(ctx, "later", nil); !errors.Is(err, ErrFailed) {
 				t.Fatalf("Create after the failure: %v, want ErrFailed", err)

@@ -16,6 +16,7 @@ const (
 	DefaultMaxTxnBytes      = 16 << 20
 	DefaultCacheSize        = 64 << 20
 	DefaultMemTableSize     = 64 << 20
+	DefaultLatestCacheSize  = 64 << 20
 )
 
 // Options configures Open. The zero value is valid: every zero field takes its default.
@@ -42,6 +43,9 @@ type Options struct {
 	// MemTableSize is the size in bytes of one Pebble memtable. A group commit never
 	// exceeds a quarter of it, so that Pebble does not turn it into a flushable batch.
 	MemTableSize uint64
+	// LatestCacheSize is the memory in bytes kept for the newest versions of recently
+	// written keys, which reads of those keys then take without a Pebble seek.
+	LatestCacheSize int
 
 	// hooks lets in-package tests pause the store at precise points.
 	hooks *testHooks
@@ -89,6 +93,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MemTableSize == 0 {
 		o.MemTableSize = DefaultMemTableSize
+	}
+	if o.LatestCacheSize <= 0 {
+		o.LatestCacheSize = DefaultLatestCacheSize
 	}
 	return o
 }

@@ -107,6 +107,12 @@ func (db *DB) Get(ctx context.Context, key string, rev int64) (KV, error) {
 	if err != nil {
 		return KV{}, err
 	}
+	if rev >= db.compacted.Load() {
+		if kv, ok := db.latest.get(key, rev); ok {
+			kv.Value = bytes.Clone(kv.Value)
+			return kv, nil
+		}
+	}
 	r, err := db.newReader(rev)
 	if err != nil {
 		return KV{}, err

@@ -2,7 +2,6 @@ package admission
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	jsonpatch "github.com/evanphx/json-patch/v5"
 	"log/slog"
@@ -20,6 +19,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"weft.dev/weft/kernel/objects"
+	"weft.dev/weft/kernel/ujson"
 	"weft.dev/weft/sdk"
 )
 
@@ -195,12 +195,12 @@ func (p *Pipeline) call(ctx context.Context, h *Hook, a *objects.Attributes) (*s
 	}
 	var err error
 	if a.Object != nil {
-		if req.Object, err = json.Marshal(a.Object.Object); err != nil {
+		if req.Object, err = ujson.Marshal(a.Object.Object); err != nil {
 			return nil, nil, apierrors.NewInternalError(err)
 		}
 	}
 	if a.OldObject != nil {
-		if req.OldObject, err = json.Marshal(a.OldObject.Object); err != nil {
+		if req.OldObject, err = ujson.Marshal(a.OldObject.Object); err != nil {
 			return nil, nil, apierrors.NewInternalError(err)
 		}
 	}

@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -11,7 +10,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"weft.dev/weft/kernel/ujson"
 )
 
 // output is what the client accepts, chosen from its Accept header.
@@ -75,7 +77,10 @@ func writeJSON(w http.ResponseWriter, out output, status int, v any) {
 }
 
 func writeEncoded(w http.ResponseWriter, contentType string, asYAML bool, status int, v any) {
-	raw, err := json.Marshal(v)
+	if u, ok := v.(*unstructured.Unstructured); ok {
+		v = u.Object // what its MarshalJSON encodes
+	}
+	raw, err := ujson.Marshal(v)
 	if err != nil {
 		writeStatus(w, apierrors.NewInternalError(err))
 		return

@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -17,13 +16,8 @@ import (
 
 	"weft.dev/weft/kernel/objects"
 	"weft.dev/weft/kernel/registry"
+	"weft.dev/weft/kernel/ujson"
 )
-
-// watchEvent is one line of a watch stream.
-type watchEvent struct {
-	Type   watch.EventType `json:"type"`
-	Object any             `json:"object"`
-}
 
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, e *registry.Entry, ri requestInfo, out output, q url.Values) {
 	sel, err := selector(q)
@@ -79,7 +73,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, e *registry.Entry
 	if flusher != nil {
 		flusher.Flush()
 	}
-	enc := json.NewEncoder(w)
+	var buf []byte
 	first := true
 	for ev := range wi.ResultChan() {
 		var obj any = ev.Object
@@ -110,7 +104,16 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, e *registry.Entry
 				obj = u.Object
 			}
 		}
-		if err := enc.Encode(watchEvent{Type: ev.Type, Object: obj}); err != nil {
+		// One line of the stream: {"type":...,"object":...}.
+		buf = append(buf[:0], `{"type":`...)
+		buf, _ = ujson.Append(buf, string(ev.Type))
+		buf = append(buf, `,"object":`...)
+		out, err := ujson.Append(buf, obj)
+		if err != nil {
+			return
+		}
+		buf = append(out, '}', '\n')
+		if _, err := w.Write(buf); err != nil {
 			return
 		}
 		if flusher != nil && len(wi.ResultChan()) == 0 {

@@ -2,7 +2,6 @@ package nodes
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sort"
@@ -12,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"weft.dev/weft/kernel/ujson"
 	"weft.dev/weft/nodelink"
 	"weft.dev/weft/store"
 )
@@ -241,7 +241,7 @@ func (f *fanout) entry(ev *store.Event) (fanEntry, bool, error) {
 		prev = prev.DeepCopy() // decoded objects are shared with other readers
 		prev.SetResourceVersion(strconv.FormatInt(ev.KV.ModRevision, 10))
 		var err error
-		if en.obj, err = json.Marshal(prev.Object); err != nil {
+		if en.obj, err = ujson.Marshal(prev.Object); err != nil {
 			return en, false, err
 		}
 		return en, true, nil
@@ -258,7 +258,7 @@ func (f *fanout) entry(ev *store.Event) (fanEntry, bool, error) {
 			return en, false, nil
 		}
 	}
-	if en.obj, err = json.Marshal(cur.Object); err != nil {
+	if en.obj, err = ujson.Marshal(cur.Object); err != nil {
 		return en, false, err
 	}
 	return en, true, nil

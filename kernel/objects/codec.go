@@ -1,7 +1,6 @@
 package objects
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"weft.dev/weft/kernel/registry"
+	"weft.dev/weft/kernel/ujson"
 	"weft.dev/weft/store"
 )
 
@@ -65,7 +65,7 @@ func (s *Service) marshal(u *unstructured.Unstructured) ([]byte, error) {
 		obj = maps.Clone(obj)
 		obj["metadata"] = m
 	}
-	raw, err := json.Marshal(obj)
+	raw, err := ujson.Marshal(obj)
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("encode %s: %w", u.GetName(), err))
 	}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"weft.dev/weft/kernel/registry"
+	"weft.dev/weft/kernel/ujson"
 )
 
 // maxJSONPatchOps bounds the work one JSON patch can ask for, as kube-apiserver does.
@@ -37,7 +38,7 @@ func (s *Service) Patch(ctx context.Context, e *registry.Entry, namespace, name,
 	}
 	var warnings []string
 	res, err := s.updateLoop(ctx, e, namespace, name, sub, opts, func(cur *unstructured.Unstructured) (*unstructured.Unstructured, bool, error) {
-		curJSON, err := json.Marshal(cur.Object)
+		curJSON, err := ujson.Marshal(cur.Object)
 		if err != nil {
 			return nil, false, apierrors.NewInternalError(err)
 		}

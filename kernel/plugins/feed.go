@@ -2,7 +2,6 @@ package plugins
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"weft.dev/weft/kernel/objects"
 	"weft.dev/weft/kernel/pluginhost"
+	"weft.dev/weft/kernel/ujson"
 	"weft.dev/weft/sdk"
 )
 
@@ -185,7 +185,7 @@ func (f *feeder) relist(ctx context.Context, w *watched) (string, error) {
 
 // event encodes one change for the feed.
 func (f *feeder) event(w *watched, t sdk.EventType, obj *unstructured.Unstructured) (sdk.FeedEvent, error) {
-	raw, err := json.Marshal(project(obj.Object, w.paths))
+	raw, err := ujson.Marshal(project(obj.Object, w.paths))
 	return sdk.FeedEvent{Type: t, Kind: w.gvk, Object: raw}, err
 }
 
