@@ -3,7 +3,6 @@ package admission
 import (
 	"context"
 	"fmt"
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -124,14 +123,17 @@ func (p *Pipeline) Mutate(ctx context.Context, a *objects.Attributes) ([]string,
 		warnings = append(warnings, resp.Warnings...)
 		body := resp.Object
 		if len(resp.Patch) > 0 && a.Object != nil {
-			if body, err = applyPatch(sent, resp.Patch); err != nil {
-				return p.failure(h, err)
-			}
+			body = sent // patched below, decoded: a.Object is left alone if it fails
 		}
 		if len(body) > 0 && a.Object != nil {
 			obj := map[string]any{}
 			if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &obj); err != nil {
 				return p.failure(h, fmt.Errorf("returned an object that does not decode: %w", err))
+			}
+			if len(resp.Patch) > 0 {
+				if obj, err = applyJSONPatch(obj, resp.Patch); err != nil {
+					return p.failure(h, err)
+				}
 			}
 			if !reflect.DeepEqual(obj, a.Object.Object) {
 				a.Object.Object = obj
@@ -214,20 +216,6 @@ func (p *Pipeline) call(ctx context.Context, h *Hook, a *objects.Attributes) (*s
 		return nil, nil, denial(h, a, resp.Status)
 	}
 	return resp, req.Object, nil
-}
-
-// applyPatch applies a hook's RFC 6902 patch to the object's JSON and returns the
-// result's.
-func applyPatch(cur, patch []byte) ([]byte, error) {
-	ops, err := jsonpatch.DecodePatch(patch)
-	if err != nil {
-		return nil, fmt.Errorf("returned a patch that does not decode: %w", err)
-	}
-	out, err := ops.Apply(cur)
-	if err != nil {
-		return nil, fmt.Errorf("returned a patch that does not apply: %w", err)
-	}
-	return out, nil
 }
 
 // failure applies a hook's failure policy to an error calling it.
