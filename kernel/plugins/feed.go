@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -39,10 +40,21 @@ type feeder struct {
 
 	// mu serializes the session: feeds and other calls take turns.
 	mu      sync.Mutex
-	session *pluginhost.Session
+	session feedSession
 	epoch   uint64 // the session epoch that has been fed the mirror
 	mirror  map[sdk.GVK]map[string][]byte
 	synced  bool
+
+	// standbyAfter, when set, is how long without a call makes the instance a standby
+	// (a scheduler policy that no profile asks): its changes are then held, one per
+	// object, and fed every standbyFlush, or at once before the next call.
+	standbyAfter time.Duration
+	standbyFlush time.Duration
+	lastCall     atomic.Int64 // unix nanoseconds of the last call's start
+	held         []heldEvent  // under mu
+	heldAt       map[string]int
+	flushTimer   *time.Timer
+	runCtx       context.Context
 
 	fedMu   sync.Mutex
 	fedCond *sync.Cond
@@ -51,12 +63,30 @@ type feeder struct {
 // feedChunk bounds the bytes of one weft_feed call.
 const feedChunk = 1 << 20
 
+// defaultStandbyFlush is how long a standby instance's changes may wait.
+const defaultStandbyFlush = 2 * time.Second
+
+// feedSession is the plugin instance a feeder feeds and calls (*pluginhost.Session).
+type feedSession interface {
+	// Ready returns the epoch of the current instance, making one if needed.
+	Ready(ctx context.Context) (uint64, error)
+	// Call calls the instance of epoch; pluginhost.ErrStale if it was replaced.
+	Call(ctx context.Context, epoch uint64, op string, in []byte) ([]byte, error)
+	Close()
+}
+
+// heldEvent is a change held back from a standby instance.
+type heldEvent struct {
+	ev  sdk.FeedEvent
+	key string // namespace/name
+}
+
 // readYourWrites bounds how long a call's writes may take to be fed back before the
 // next call runs anyway.
 const readYourWrites = 2 * time.Second
 
 func newFeeder(svc *objects.Service, p *pluginhost.Plugin, log *slog.Logger) *feeder {
-	f := &feeder{svc: svc, plugin: p, log: log.With("plugin", p.Manifest.Name), mirror: map[sdk.GVK]map[string][]byte{}, session: p.NewSession(), cancel: func() {}}
+	f := &feeder{svc: svc, plugin: p, log: log.With("plugin", p.Manifest.Name), mirror: map[sdk.GVK]map[string][]byte{}, session: p.NewSession(), cancel: func() {}, standbyFlush: defaultStandbyFlush}
 	f.fedCond = sync.NewCond(&f.fedMu)
 	return f
 }
@@ -66,6 +96,8 @@ func newFeeder(svc *objects.Service, p *pluginhost.Plugin, log *slog.Logger) *fe
 func (f *feeder) start(ctx context.Context) (context.Context, error) {
 	ctx, f.cancel = context.WithCancel(ctx)
 	ctx = objects.WithUser(ctx, objects.User{Name: UserPrefix + f.plugin.Manifest.Name, Groups: []string{"system:plugins"}, Agent: f.plugin.Manifest.Name})
+	f.runCtx = ctx
+	f.lastCall.Store(time.Now().UnixNano()) // a new policy is asked soon, usually
 	revs := make([]string, len(f.watched))
 	for i, w := range f.watched {
 		rv, err := f.relist(ctx, w)
@@ -92,6 +124,11 @@ func (f *feeder) start(ctx context.Context) (context.Context, error) {
 func (f *feeder) stop() {
 	f.cancel()
 	f.done.Wait()
+	f.mu.Lock()
+	if f.flushTimer != nil {
+		f.flushTimer.Stop()
+	}
+	f.mu.Unlock()
 	f.session.Close()
 }
 
@@ -151,6 +188,10 @@ func (f *feeder) relist(ctx context.Context, w *watched) (string, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// Held changes are older than the list: they go first, or they would undo it.
+	if err := f.flushLocked(ctx); err != nil {
+		return "", err
+	}
 	old := f.mirror[w.gvk]
 	seen := map[string]bool{}
 	evs := make([]sdk.FeedEvent, 0, len(list.Items))
@@ -272,7 +313,12 @@ func (f *feeder) drain(ctx context.Context, w *watched, wi watch.Interface, rv s
 			objs = append(objs, obj)
 		}
 		f.mu.Lock()
-		err := f.feedLocked(ctx, evs, names)
+		var err error
+		if f.standby() {
+			f.holdLocked(evs, names)
+		} else if err = f.flushLocked(ctx); err == nil {
+			err = f.feedLocked(ctx, evs, names)
+		}
 		f.mu.Unlock()
 		if err != nil {
 			// The session keeps the mirror; a fresh instance is fed all of it.
@@ -283,6 +329,64 @@ func (f *feeder) drain(ctx context.Context, w *watched, wi watch.Interface, rv s
 			f.onFed(w, objs)
 		}
 	}
+}
+
+// standby reports whether the instance has gone standbyAfter without a call.
+func (f *feeder) standby() bool {
+	return f.standbyAfter > 0 && time.Since(time.Unix(0, f.lastCall.Load())) > f.standbyAfter
+}
+
+// holdLocked keeps evs back, the newest change of each object in place of older ones,
+// and makes sure a flush comes within standbyFlush. f.mu is held.
+func (f *feeder) holdLocked(evs []sdk.FeedEvent, keys []string) {
+	if f.heldAt == nil {
+		f.heldAt = map[string]int{}
+	}
+	for i, ev := range evs {
+		k := ev.Kind.Group + "/" + ev.Kind.Kind + "/" + keys[i]
+		if j, ok := f.heldAt[k]; ok {
+			if f.held[j].ev.Type == sdk.Added && ev.Type == sdk.Modified {
+				ev.Type = sdk.Added
+			}
+			f.held[j].ev = ev
+			continue
+		}
+		f.heldAt[k] = len(f.held)
+		f.held = append(f.held, heldEvent{ev: ev, key: keys[i]})
+	}
+	if len(f.held) > 0 && f.flushTimer == nil {
+		f.flushTimer = time.AfterFunc(f.standbyFlush, func() {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.flushTimer = nil
+			if f.runCtx.Err() != nil {
+				return
+			}
+			if err := f.flushLocked(f.runCtx); err != nil {
+				f.log.Warn("controller feed", "err", err)
+			}
+		})
+	}
+}
+
+// flushLocked feeds the held changes. f.mu is held.
+func (f *feeder) flushLocked(ctx context.Context) error {
+	if f.flushTimer != nil {
+		// A timer that already fired finds nothing held, or what came since.
+		f.flushTimer.Stop()
+		f.flushTimer = nil
+	}
+	if len(f.held) == 0 {
+		return nil
+	}
+	evs := make([]sdk.FeedEvent, len(f.held))
+	keys := make([]string, len(f.held))
+	for i, h := range f.held {
+		evs[i], keys[i] = h.ev, h.key
+	}
+	f.held = f.held[:0]
+	clear(f.heldAt)
+	return f.feedLocked(ctx, evs, keys)
 }
 
 // feedLocked records evs (of objects named "namespace/name" by keys) in the mirror
@@ -352,6 +456,11 @@ func (f *feeder) send(ctx context.Context, epoch uint64, evs []sdk.FeedEvent) er
 
 // callLocked calls the session's instance, refeeding a fresh instance first.
 func (f *feeder) callLocked(ctx context.Context, op string, in []byte) ([]byte, error) {
+	f.lastCall.Store(time.Now().UnixNano())
+	if err := f.flushLocked(ctx); err != nil {
+		// The mirror has the changes: a fresh instance gets them below.
+		f.log.Warn("controller feed", "err", err)
+	}
 	for range 3 {
 		epoch, err := f.session.Ready(ctx)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -36,6 +37,10 @@ func feedPaths(k sdk.GVK) [][]string {
 	return out
 }
 
+// policyStandbyAfter is how long a scheduler policy goes unasked before its feed is
+// held back and coalesced.
+const policyStandbyAfter = 10 * time.Second
+
 type schedPolicy struct {
 	*feeder
 	pods *watched
@@ -51,6 +56,10 @@ var _ scheduler.Policy = (*schedPolicy)(nil)
 // has seen them.
 func startSchedPolicy(ctx context.Context, svc *objects.Service, p *pluginhost.Plugin, log *slog.Logger, onEvent func()) (*schedPolicy, error) {
 	sp := &schedPolicy{feeder: newFeeder(svc, p, log)}
+	// A policy no profile asks is a standby: fed in coalesced batches, so that a
+	// loaded cluster does not pay for it event by event, and caught up before it is
+	// asked (a swap or a new shadow).
+	sp.standbyAfter = policyStandbyAfter
 	snap := svc.Registry().Snapshot()
 	for _, k := range []sdk.GVK{sdk.NodeKind, sdk.PodKind} {
 		e, ok := snap.LookupKind(schema.GroupVersionKind{Version: k.Version, Kind: k.Kind})

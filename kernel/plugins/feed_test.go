@@ -1,0 +1,154 @@
+package plugins
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"weft.dev/weft/sdk"
+)
+
+// fakeSession records what a feeder sends to its instance.
+type fakeSession struct {
+	mu    sync.Mutex
+	calls []string // "feed: Added default/p1, ..." or the op
+}
+
+func (s *fakeSession) Ready(context.Context) (uint64, error) { return 1, nil }
+func (s *fakeSession) Close()                                {}
+
+func (s *fakeSession) Call(_ context.Context, _ uint64, op string, in []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if op != "feed" {
+		s.calls = append(s.calls, op)
+		return nil, nil
+	}
+	evs, err := sdk.DecodeFeed(in)
+	if err != nil {
+		return nil, err
+	}
+	var parts []string
+	for _, ev := range evs {
+		var o struct {
+			Metadata struct {
+				Name   string            `json:"name"`
+				Labels map[string]string `json:"labels"`
+			} `json:"metadata"`
+		}
+		if err := json.Unmarshal(ev.Object, &o); err != nil {
+			return nil, err
+		}
+		typ := map[sdk.EventType]string{sdk.Added: "Added", sdk.Modified: "Modified", sdk.Deleted: "Deleted"}[ev.Type]
+		parts = append(parts, fmt.Sprintf("%s %s%v", typ, o.Metadata.Name, o.Metadata.Labels))
+	}
+	s.calls = append(s.calls, "feed: "+strings.Join(parts, ", "))
+	return nil, nil
+}
+
+func (s *fakeSession) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.calls
+	s.calls = nil
+	return out
+}
+
+func pod(name string, rv int, labels map[string]any) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": name, "namespace": "default", "resourceVersion": fmt.Sprint(rv), "labels": labels}}}
+}
+
+// TestStandbyFeedIsHeldAndCoalesced follows a scheduler policy's feeder through
+// standby: changes are held, one per object, until the next call or the flush period;
+// a feeder that was just called feeds each batch at once.
+func TestStandbyFeedIsHeldAndCoalesced(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := &fakeSession{}
+	f := &feeder{session: sess, log: slog.New(slog.DiscardHandler), mirror: map[sdk.GVK]map[string][]byte{},
+		epoch: 1, runCtx: ctx, standbyAfter: time.Hour, standbyFlush: time.Hour, cancel: func() {}}
+	f.fedCond = sync.NewCond(&f.fedMu)
+	w := &watched{gvk: sdk.PodKind}
+	wi := watch.NewFakeWithChanSize(16, false)
+	go func() { _, _ = f.drain(ctx, w, wi, "0") }()
+	defer wi.Stop()
+	waitFed := func(rv int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			f.fedMu.Lock()
+			done := w.fedRev >= rv
+			f.fedMu.Unlock()
+			if done {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("revision %d never taken in", rv)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	expect := func(want ...string) {
+		t.Helper()
+		if got := sess.take(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("the instance got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+
+	// Never called: a standby. Nothing crosses until the next call, which gets the
+	// newest state of each object first.
+	wi.Add(pod("p1", 1, nil))
+	wi.Modify(pod("p1", 2, map[string]any{"v": "2"}))
+	wi.Add(pod("p2", 3, nil))
+	wi.Delete(pod("p2", 4, nil))
+	wi.Add(pod("p3", 5, nil))
+	waitFed(5)
+	expect()
+	f.mu.Lock()
+	_, err := f.callLocked(ctx, "schedule", nil)
+	f.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect("feed: Added p1map[v:2], Deleted p2map[], Added p3map[]", "schedule")
+
+	// Just called: each change is fed as it comes.
+	wi.Modify(pod("p3", 6, map[string]any{"v": "6"}))
+	waitFed(6)
+	expect("feed: Modified p3map[v:6]")
+
+	// A standby again: held changes go in within the flush period, call or not.
+	f.mu.Lock()
+	f.lastCall.Store(0)
+	f.standbyFlush = 20 * time.Millisecond
+	f.mu.Unlock()
+	wi.Modify(pod("p1", 7, map[string]any{"v": "7"}))
+	waitFed(7)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := sess.take()
+		if len(got) > 0 {
+			if want := "feed: Modified p1map[v:7]"; len(got) != 1 || got[0] != want {
+				t.Fatalf("flushed %q, want %q", got, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("held changes were never flushed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The mirror, which a replacement instance is refed from, has every change.
+	if got := len(f.mirror[sdk.PodKind]); got != 2 {
+		t.Fatalf("mirror holds %d pods, want 2", got)
+	}
+}
