@@ -188,9 +188,10 @@ func (f *feeder) relist(ctx context.Context, w *watched) (string, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	// Held changes are older than the list: they go first, or they would undo it.
+	// Held changes are older than the list: they go first, or they would undo it. If
+	// the instance fails, the mirror has them for the next.
 	if err := f.flushLocked(ctx); err != nil {
-		return "", err
+		f.log.Warn("controller feed", "kind", w.gvk.Kind, "err", err)
 	}
 	old := f.mirror[w.gvk]
 	seen := map[string]bool{}
@@ -314,10 +315,17 @@ func (f *feeder) drain(ctx context.Context, w *watched, wi watch.Interface, rv s
 		}
 		f.mu.Lock()
 		var err error
-		if f.standby() {
-			f.holdLocked(evs, names)
-		} else if err = f.flushLocked(ctx); err == nil {
+		switch {
+		case f.standbyAfter == 0:
 			err = f.feedLocked(ctx, evs, names)
+		case f.standby():
+			f.holdLocked(evs, names)
+			f.armFlushLocked()
+		default:
+			// Through the held changes, so that a failed feed leaves none of them out
+			// of the mirror.
+			f.holdLocked(evs, names)
+			err = f.flushLocked(ctx)
 		}
 		f.mu.Unlock()
 		if err != nil {
@@ -336,8 +344,8 @@ func (f *feeder) standby() bool {
 	return f.standbyAfter > 0 && time.Since(time.Unix(0, f.lastCall.Load())) > f.standbyAfter
 }
 
-// holdLocked keeps evs back, the newest change of each object in place of older ones,
-// and makes sure a flush comes within standbyFlush. f.mu is held.
+// holdLocked keeps evs back, the newest change of each object in place of older
+// ones. f.mu is held.
 func (f *feeder) holdLocked(evs []sdk.FeedEvent, keys []string) {
 	if f.heldAt == nil {
 		f.heldAt = map[string]int{}
@@ -354,6 +362,10 @@ func (f *feeder) holdLocked(evs []sdk.FeedEvent, keys []string) {
 		f.heldAt[k] = len(f.held)
 		f.held = append(f.held, heldEvent{ev: ev, key: keys[i]})
 	}
+}
+
+// armFlushLocked makes sure held changes are fed within standbyFlush. f.mu is held.
+func (f *feeder) armFlushLocked() {
 	if len(f.held) > 0 && f.flushTimer == nil {
 		f.flushTimer = time.AfterFunc(f.standbyFlush, func() {
 			f.mu.Lock()
