@@ -317,8 +317,10 @@ type PodInfo struct {
 	NodeName             string
 	SchedulerName        string
 	Priority             int32
-	Phase                string
-	Deleting             bool
+	// Phase is Succeeded or Failed once the pod has terminated; the host feeds no
+	// earlier phase (ABI.md), so it is empty before.
+	Phase    string
+	Deleting bool
 	// Controlled is true when the pod has a controller ownerReference (a
 	// ReplicaSet, StatefulSet...): it then gets the default spread constraints.
 	Controlled bool

@@ -47,6 +47,9 @@ type watched struct {
 	gvk   sdk.GVK
 	// paths, when set, project fed objects to these fields (plus metadata).
 	paths [][]string
+	// trim, when set, edits each projection before it is encoded; it may change only
+	// maps the projection made (metadata, and those on the declared paths).
+	trim func(projected map[string]any)
 	// primaryOf lists controllers for which this is the primary kind; ownedBy maps
 	// controllers for which it is owned to their primary kind.
 	primaryOf []string

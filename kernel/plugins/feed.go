@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -227,7 +228,11 @@ func (f *feeder) relist(ctx context.Context, w *watched) (string, error) {
 
 // event encodes one change for the feed.
 func (f *feeder) event(w *watched, t sdk.EventType, obj *unstructured.Unstructured) (sdk.FeedEvent, error) {
-	raw, err := ujson.Marshal(project(obj.Object, w.paths))
+	out := project(obj.Object, w.paths)
+	if w.trim != nil {
+		w.trim(out)
+	}
+	raw, err := ujson.Marshal(out)
 	return sdk.FeedEvent{Type: t, Kind: w.gvk, Object: raw}, err
 }
 
@@ -352,7 +357,18 @@ func (f *feeder) holdLocked(evs []sdk.FeedEvent, keys []string) {
 	}
 	for i, ev := range evs {
 		k := ev.Kind.Group + "/" + ev.Kind.Kind + "/" + keys[i]
-		if j, ok := f.heldAt[k]; ok {
+		j, isHeld := f.heldAt[k]
+		if ev.Type == sdk.Modified {
+			// A change outside the projection: the instance has it already.
+			prev, ok := f.mirror[ev.Kind][keys[i]]
+			if isHeld {
+				prev, ok = f.held[j].ev.Object, f.held[j].ev.Type != sdk.Deleted
+			}
+			if ok && bytes.Equal(prev, ev.Object) {
+				continue
+			}
+		}
+		if isHeld {
 			if f.held[j].ev.Type == sdk.Added && ev.Type == sdk.Modified {
 				ev.Type = sdk.Added
 			}

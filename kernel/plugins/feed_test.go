@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -150,5 +151,58 @@ func TestStandbyFeedIsHeldAndCoalesced(t *testing.T) {
 	// The mirror, which a replacement instance is refed from, has every change.
 	if got := len(f.mirror[sdk.PodKind]); got != 2 {
 		t.Fatalf("mirror holds %d pods, want 2", got)
+	}
+}
+
+// TestPolicyFeedSkipsUnchangedProjections: a scheduler policy is not fed a change that
+// leaves its projection as it was, such as a pod starting to run.
+func TestPolicyFeedSkipsUnchangedProjections(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := &fakeSession{}
+	f := &feeder{session: sess, log: slog.New(slog.DiscardHandler), mirror: map[sdk.GVK]map[string][]byte{},
+		epoch: 1, runCtx: ctx, standbyAfter: time.Hour, standbyFlush: time.Hour, cancel: func() {}}
+	f.fedCond = sync.NewCond(&f.fedMu)
+	f.lastCall.Store(time.Now().UnixNano())
+	w := &watched{gvk: sdk.PodKind, paths: feedPaths(sdk.PodKind), trim: trimForPolicy}
+	wi := watch.NewFakeWithChanSize(16, false)
+	go func() { _, _ = f.drain(ctx, w, wi, "0") }()
+	defer wi.Stop()
+	step := func(obj *unstructured.Unstructured, modify bool, want ...string) {
+		t.Helper()
+		if modify {
+			wi.Modify(obj)
+		} else {
+			wi.Add(obj)
+		}
+		rv, _ := strconv.ParseInt(obj.GetResourceVersion(), 10, 64)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			f.fedMu.Lock()
+			done := w.fedRev >= rv
+			f.fedMu.Unlock()
+			if done {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("revision %d never taken in", rv)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if got := sess.take(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("rv %d: the instance got %q, want %q", rv, got, want)
+		}
+	}
+	withStatus := func(o *unstructured.Unstructured, phase, ip string) *unstructured.Unstructured {
+		o.Object["status"] = map[string]any{"phase": phase, "podIP": ip}
+		o.Object["spec"] = map[string]any{"nodeName": "n1"}
+		return o
+	}
+	step(withStatus(pod("p", 1, nil), "Pending", ""), false, "feed: Added pmap[]")
+	step(withStatus(pod("p", 2, nil), "Running", "10.0.0.1"), true)
+	step(withStatus(pod("p", 3, map[string]any{"a": "b"}), "Running", "10.0.0.1"), true, "feed: Modified pmap[a:b]")
+	step(withStatus(pod("p", 4, map[string]any{"a": "b"}), "Succeeded", "10.0.0.1"), true, "feed: Modified pmap[a:b]")
+	if got := string(f.mirror[sdk.PodKind]["default/p"]); !strings.Contains(got, `"phase":"Succeeded"`) || strings.Contains(got, "resourceVersion") || strings.Contains(got, "podIP") {
+		t.Fatalf("fed projection %s: want the terminal phase, and neither resourceVersion nor podIP", got)
 	}
 }

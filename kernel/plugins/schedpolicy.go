@@ -41,6 +41,31 @@ func feedPaths(k sdk.GVK) [][]string {
 // held back and coalesced.
 const policyStandbyAfter = 10 * time.Second
 
+// trimForPolicy leaves out of a scheduler policy's feed what changes without
+// concerning placement, so that such a change is not fed at all: the resourceVersion,
+// and a pod's phase until it is terminal (Succeeded or Failed, which frees its
+// resources). A pod's start then crosses no more.
+func trimForPolicy(out map[string]any) {
+	if m, ok := out["metadata"].(map[string]any); ok {
+		delete(m, "resourceVersion")
+	}
+	st, _ := out["status"].(map[string]any)
+	if p, ok := st["phase"]; ok && p != "Succeeded" && p != "Failed" {
+		// A copy: status may be the watched object's own map.
+		rest := make(map[string]any, len(st))
+		for k, v := range st {
+			if k != "phase" {
+				rest[k] = v
+			}
+		}
+		if len(rest) == 0 {
+			delete(out, "status")
+		} else {
+			out["status"] = rest
+		}
+	}
+}
+
 type schedPolicy struct {
 	*feeder
 	pods *watched
@@ -71,7 +96,7 @@ func startSchedPolicy(ctx context.Context, svc *objects.Service, p *pluginhost.P
 				return nil, fmt.Errorf("%w: a scheduler policy reads %s but it was not granted %s on them in every namespace", errNotGranted, e.Kind.Resource, verb)
 			}
 		}
-		w := &watched{entry: e, gvk: k, paths: feedPaths(k)}
+		w := &watched{entry: e, gvk: k, paths: feedPaths(k), trim: trimForPolicy}
 		sp.watched = append(sp.watched, w)
 		if k == sdk.PodKind {
 			sp.pods = w
