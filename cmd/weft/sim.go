@@ -116,6 +116,10 @@ func simCmd(args []string, stderr io.Writer) int {
 				// than it is reported anyway (every 5 minutes) was thousands of file
 				// reads a second.
 				StatusInterval: 5 * time.Minute,
+				// Thousands of cache files rewritten every 10 s were a fifth of weft
+				// sim's CPU under load. A minute-old cache still resumes: kernels
+				// compact history once it is 5 minutes old.
+				CacheSaveInterval: time.Minute,
 				Status: func(st *corev1.NodeStatus) {
 					st.Capacity, st.Allocatable = capacity.DeepCopy(), capacity.DeepCopy()
 					st.NodeInfo.ContainerRuntimeVersion = "sim://weft"

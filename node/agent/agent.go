@@ -57,6 +57,9 @@ type Config struct {
 	// reports. Liveness is the link's heartbeat and the Lease, not these reports.
 	StatusInterval        time.Duration
 	StatusReportFrequency time.Duration
+	// CacheSaveInterval is how often a changed watch cache is saved; default 10 s. A
+	// restarted agent resumes from what was saved, so it bounds how much is sent again.
+	CacheSaveInterval time.Duration
 	// Version is reported as nodeInfo.kubeletVersion; default "v1.32.0-weft".
 	Version string
 
@@ -130,6 +133,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.StatusReportFrequency <= 0 {
 		cfg.StatusReportFrequency = 5 * time.Minute
+	}
+	if cfg.CacheSaveInterval <= 0 {
+		cfg.CacheSaveInterval = saveInterval
 	}
 	if cfg.Version == "" {
 		cfg.Version = "v1.32.0-weft"

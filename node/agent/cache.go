@@ -153,14 +153,15 @@ func (c *cache) save(force bool) {
 	}
 }
 
-// saveInterval is how often a changed cache is saved. The file holds objects and
-// their revision together, so an older one is still consistent: a restarted agent
-// resumes from its revision and is sent what changed since. Every save marshals the
-// whole cache; at 2 s that was a third of weft sim's CPU under load.
+// saveInterval is how often a changed cache is saved by default
+// (Config.CacheSaveInterval). The file holds objects and their revision together, so
+// an older one is still consistent: a restarted agent resumes from its revision and is
+// sent what changed since. Every save marshals the whole cache; at 2 s that was a third
+// of weft sim's CPU under load.
 const saveInterval = 10 * time.Second
 
 func (a *Agent) saveLoop(ctx context.Context) error {
-	t := time.NewTicker(saveInterval)
+	t := time.NewTicker(a.cfg.CacheSaveInterval)
 	defer t.Stop()
 	for {
 		select {
