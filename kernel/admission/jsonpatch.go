@@ -3,10 +3,13 @@ package admission
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	sigsjson "sigs.k8s.io/json"
+
+	"weft.dev/weft/kernel/schema"
 )
 
 // A hook's JSON Patch (RFC 6902) is applied to the decoded object, not to its JSON:
@@ -77,11 +80,11 @@ func applyPatchOp(root any, op map[string]any) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if equalTokens(ftoks, toks) {
+		if slices.Equal(ftoks, toks) {
 			_, err := patchGet(root, ftoks)
 			return root, err
 		}
-		if len(ftoks) < len(toks) && equalTokens(ftoks, toks[:len(ftoks)]) {
+		if len(ftoks) < len(toks) && slices.Equal(ftoks, toks[:len(ftoks)]) {
 			return nil, fmt.Errorf("move %s: into its own child %s", op["from"], path)
 		}
 		root, v, err := patchRemove(root, ftoks)
@@ -98,13 +101,13 @@ func applyPatchOp(root any, op map[string]any) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return patchAdd(root, toks, deepCopy(v))
+		return patchAdd(root, toks, schema.DeepCopyJSON(v))
 	case "test":
 		v, err := patchGet(root, toks)
 		if err != nil {
 			return nil, err
 		}
-		if !jsonEqual(v, value) {
+		if !schema.JSONEqual(v, value) {
 			return nil, fmt.Errorf("test %s: the value differs", path)
 		}
 		return root, nil
@@ -127,18 +130,6 @@ func pointer(p string) ([]string, error) {
 		}
 	}
 	return toks, nil
-}
-
-func equalTokens(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // within walks to the parent of the last token and hands it to leaf, which returns
@@ -278,70 +269,4 @@ func patchGet(root any, toks []string) (any, error) {
 		return parent, nil
 	})
 	return got, err
-}
-
-// deepCopy copies what a patch may copy: decoded JSON.
-func deepCopy(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(t))
-		for k, x := range t {
-			m[k] = deepCopy(x)
-		}
-		return m
-	case []any:
-		s := make([]any, len(t))
-		for i, x := range t {
-			s[i] = deepCopy(x)
-		}
-		return s
-	}
-	return v
-}
-
-// jsonEqual compares decoded JSON values; numbers compare by value whether they were
-// decoded as integers or not.
-func jsonEqual(a, b any) bool {
-	switch x := a.(type) {
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, v := range x {
-			w, ok := y[k]
-			if !ok || !jsonEqual(v, w) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !jsonEqual(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case int64:
-		switch y := b.(type) {
-		case int64:
-			return x == y
-		case float64:
-			return float64(x) == y
-		}
-		return false
-	case float64:
-		switch y := b.(type) {
-		case int64:
-			return x == float64(y)
-		case float64:
-			return x == y
-		}
-		return false
-	}
-	return a == b
 }

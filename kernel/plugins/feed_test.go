@@ -63,6 +63,33 @@ func (s *fakeSession) take() []string {
 	return out
 }
 
+// newTestFeeder is a scheduler policy's feeder on sess, already fed once (epoch 1),
+// never called, and flushing only when called.
+func newTestFeeder(ctx context.Context, sess feedSession) *feeder {
+	f := &feeder{session: sess, log: slog.New(slog.DiscardHandler), mirror: map[sdk.GVK]map[string][]byte{},
+		epoch: 1, runCtx: ctx, standbyAfter: time.Hour, standbyFlush: time.Hour, cancel: func() {}}
+	f.fedCond = sync.NewCond(&f.fedMu)
+	return f
+}
+
+// waitTakenIn waits until the feeder has fed or held w's changes up to rv.
+func waitTakenIn(t *testing.T, f *feeder, w *watched, rv int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f.fedMu.Lock()
+		done := w.fedRev >= rv
+		f.fedMu.Unlock()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("revision %d never taken in", rv)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func pod(name string, rv int, labels map[string]any) *unstructured.Unstructured {
 	return &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": name, "namespace": "default", "resourceVersion": fmt.Sprint(rv), "labels": labels}}}
@@ -75,28 +102,14 @@ func TestStandbyFeedIsHeldAndCoalesced(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sess := &fakeSession{}
-	f := &feeder{session: sess, log: slog.New(slog.DiscardHandler), mirror: map[sdk.GVK]map[string][]byte{},
-		epoch: 1, runCtx: ctx, standbyAfter: time.Hour, standbyFlush: time.Hour, cancel: func() {}}
-	f.fedCond = sync.NewCond(&f.fedMu)
+	f := newTestFeeder(ctx, sess)
 	w := &watched{gvk: sdk.PodKind}
 	wi := watch.NewFakeWithChanSize(16, false)
 	go func() { _, _ = f.drain(ctx, w, wi, "0") }()
 	defer wi.Stop()
 	waitFed := func(rv int64) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			f.fedMu.Lock()
-			done := w.fedRev >= rv
-			f.fedMu.Unlock()
-			if done {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("revision %d never taken in", rv)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitTakenIn(t, f, w, rv)
 	}
 	expect := func(want ...string) {
 		t.Helper()
@@ -160,9 +173,7 @@ func TestPolicyFeedSkipsUnchangedProjections(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sess := &fakeSession{}
-	f := &feeder{session: sess, log: slog.New(slog.DiscardHandler), mirror: map[sdk.GVK]map[string][]byte{},
-		epoch: 1, runCtx: ctx, standbyAfter: time.Hour, standbyFlush: time.Hour, cancel: func() {}}
-	f.fedCond = sync.NewCond(&f.fedMu)
+	f := newTestFeeder(ctx, sess)
 	f.lastCall.Store(time.Now().UnixNano())
 	w := &watched{gvk: sdk.PodKind, paths: feedPaths(sdk.PodKind), trim: trimForPolicy}
 	wi := watch.NewFakeWithChanSize(16, false)
@@ -176,19 +187,7 @@ func TestPolicyFeedSkipsUnchangedProjections(t *testing.T) {
 			wi.Add(obj)
 		}
 		rv, _ := strconv.ParseInt(obj.GetResourceVersion(), 10, 64)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			f.fedMu.Lock()
-			done := w.fedRev >= rv
-			f.fedMu.Unlock()
-			if done {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("revision %d never taken in", rv)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		waitTakenIn(t, f, w, rv)
 		if got := sess.take(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("rv %d: the instance got %q, want %q", rv, got, want)
 		}

@@ -20,7 +20,7 @@ func applyDefaults(x any, n *node) {
 	case map[string]any:
 		for _, d := range n.defaulted {
 			if v, ok := t[d.name]; !ok || v == nil && !d.node.nullable {
-				t[d.name] = deepCopyJSON(d.node.def)
+				t[d.name] = DeepCopyJSON(d.node.def)
 			}
 		}
 		for _, d := range n.descend {
@@ -31,7 +31,7 @@ func applyDefaults(x any, n *node) {
 		if a := n.additional; a != nil && (a.hasDefault || a.defaultsBelow) {
 			for k, v := range t {
 				if v == nil && a.hasDefault && !a.nullable {
-					v = deepCopyJSON(a.def)
+					v = DeepCopyJSON(a.def)
 					t[k] = v
 				}
 				applyDefaults(v, a)
@@ -44,7 +44,7 @@ func applyDefaults(x any, n *node) {
 		}
 		for i, v := range t {
 			if v == nil && it.hasDefault && !it.nullable {
-				v = deepCopyJSON(it.def)
+				v = DeepCopyJSON(it.def)
 				t[i] = v
 			}
 			applyDefaults(v, it)

@@ -91,11 +91,11 @@ func TestJSONEqualAndCanonicalKey(t *testing.T) {
 		{[]any{"x"}, []any{"x", "y"}, false},
 	}
 	for _, tc := range tests {
-		if got := jsonEqual(tc.a, tc.b); got != tc.want {
-			t.Errorf("jsonEqual(%#v, %#v) = %v", tc.a, tc.b, got)
+		if got := JSONEqual(tc.a, tc.b); got != tc.want {
+			t.Errorf("JSONEqual(%#v, %#v) = %v", tc.a, tc.b, got)
 		}
 		if keysEqual := canonicalKey(tc.a) == canonicalKey(tc.b); keysEqual != tc.want {
-			t.Errorf("canonicalKey disagrees with jsonEqual on %#v, %#v", tc.a, tc.b)
+			t.Errorf("canonicalKey disagrees with JSONEqual on %#v, %#v", tc.a, tc.b)
 		}
 	}
 }

@@ -46,7 +46,7 @@ func duplicates(n int, eq func(i, j int) bool, key func(i int) string) []int {
 
 func duplicateElements(a []any) []int {
 	return duplicates(len(a),
-		func(i, j int) bool { return jsonEqual(a[i], a[j]) },
+		func(i, j int) bool { return JSONEqual(a[i], a[j]) },
 		func(i int) string { return canonicalKey(a[i]) })
 }
 
@@ -84,7 +84,7 @@ func (v *validator) listMap(a []any, n *node) {
 		for _, k := range keys {
 			x, okx := mi[k]
 			y, oky := mj[k]
-			if okx != oky || okx && !jsonEqual(x, y) {
+			if okx != oky || okx && !JSONEqual(x, y) {
 				return false
 			}
 		}

@@ -214,7 +214,7 @@ func checkDefaults(n *node, p *field.Path) field.ErrorList {
 	if n.hasDefault {
 		v := newValidator(nil)
 		v.push(seg{key: "default"})
-		v.value(deepCopyJSON(n.def), n)
+		v.value(DeepCopyJSON(n.def), n)
 		if len(v.errs) > 0 {
 			msgs := make([]string, len(v.errs))
 			for i, e := range v.errs {
@@ -223,7 +223,7 @@ func checkDefaults(n *node, p *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(p.Child("default"), n.def, strings.Join(msgs, "; ")))
 		}
 		pr := newPruner()
-		pr.prune(deepCopyJSON(n.def), n)
+		pr.prune(DeepCopyJSON(n.def), n)
 		if len(pr.pruned) > 0 {
 			slices.Sort(pr.pruned)
 			errs = append(errs, field.Invalid(p.Child("default"), n.def, "must not have fields the schema prunes: "+strings.Join(pr.pruned, ", ")))

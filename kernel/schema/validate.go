@@ -349,7 +349,7 @@ func (v *validator) enum(x any, n *node) {
 		}
 	} else {
 		for _, e := range vv.enum {
-			if jsonEqual(e, x) {
+			if JSONEqual(e, x) {
 				return
 			}
 		}

@@ -68,9 +68,9 @@ func isIntegral(f float64) bool {
 	return f == math.Trunc(f) && !math.IsInf(f, 0)
 }
 
-// jsonEqual compares decoded JSON values, treating int64(1) and 1.0 as
+// JSONEqual compares decoded JSON values, treating int64(1) and 1.0 as
 // equal, as JSON does.
-func jsonEqual(a, b any) bool {
+func JSONEqual(a, b any) bool {
 	switch av := a.(type) {
 	case map[string]any:
 		bv, ok := b.(map[string]any)
@@ -79,7 +79,7 @@ func jsonEqual(a, b any) bool {
 		}
 		for k, x := range av {
 			y, ok := bv[k]
-			if !ok || !jsonEqual(x, y) {
+			if !ok || !JSONEqual(x, y) {
 				return false
 			}
 		}
@@ -90,7 +90,7 @@ func jsonEqual(a, b any) bool {
 			return false
 		}
 		for i := range av {
-			if !jsonEqual(av[i], bv[i]) {
+			if !JSONEqual(av[i], bv[i]) {
 				return false
 			}
 		}
@@ -121,7 +121,7 @@ func jsonEqual(a, b any) bool {
 	return false
 }
 
-// canonicalKey renders a value so that jsonEqual values get equal keys; it
+// canonicalKey renders a value so that JSONEqual values get equal keys; it
 // lets long lists be checked for duplicates in linear time.
 func canonicalKey(x any) string {
 	switch v := x.(type) {
@@ -176,20 +176,20 @@ func writeCanonical(b *strings.Builder, x any) {
 	}
 }
 
-// deepCopyJSON copies a decoded JSON value, so defaults handed out to
+// DeepCopyJSON copies a decoded JSON value, so defaults handed out to
 // objects never alias the schema's copy.
-func deepCopyJSON(x any) any {
+func DeepCopyJSON(x any) any {
 	switch v := x.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for k, e := range v {
-			out[k] = deepCopyJSON(e)
+			out[k] = DeepCopyJSON(e)
 		}
 		return out
 	case []any:
 		out := make([]any, len(v))
 		for i, e := range v {
-			out[i] = deepCopyJSON(e)
+			out[i] = DeepCopyJSON(e)
 		}
 		return out
 	}
