@@ -108,11 +108,11 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, e *registry.Entry
 		buf = append(buf[:0], `{"type":`...)
 		buf, _ = ujson.Append(buf, string(ev.Type))
 		buf = append(buf, `,"object":`...)
-		out, err := ujson.Append(buf, obj)
+		line, err := ujson.Append(buf, obj)
 		if err != nil {
 			return
 		}
-		buf = append(out, '}', '\n')
+		buf = append(line, '}', '\n')
 		if _, err := w.Write(buf); err != nil {
 			return
 		}
