@@ -163,7 +163,12 @@ func within(node any, toks []string, leaf func(parent any, key string) (any, err
 		c[i] = n
 		return c, nil
 	}
-	return nil, fmt.Errorf("%w: %q is inside a value that is neither object nor array", errPatchMissing, toks[0])
+	return nil, notContainer(toks[0])
+}
+
+// notContainer is the error for a token that names a member of a scalar.
+func notContainer(tok string) error {
+	return fmt.Errorf("%w: %q is inside a value that is neither object nor array", errPatchMissing, tok)
 }
 
 // existingIndex parses an index of an element of an array of n.
@@ -205,7 +210,7 @@ func patchAdd(root any, toks []string, v any) (any, error) {
 			c[i] = v
 			return c, nil
 		}
-		return nil, fmt.Errorf("%w: %q is inside a value that is neither object nor array", errPatchMissing, key)
+		return nil, notContainer(key)
 	})
 }
 
@@ -229,7 +234,7 @@ func patchReplace(root any, toks []string, v any) (any, error) {
 			c[i] = v
 			return c, nil
 		}
-		return nil, fmt.Errorf("%w: %q is inside a value that is neither object nor array", errPatchMissing, key)
+		return nil, notContainer(key)
 	})
 }
 
@@ -257,7 +262,7 @@ func patchRemove(root any, toks []string) (any, any, error) {
 			removed = c[i]
 			return append(c[:i:i], c[i+1:]...), nil
 		}
-		return nil, fmt.Errorf("%w: %q is inside a value that is neither object nor array", errPatchMissing, key)
+		return nil, notContainer(key)
 	})
 	return root, removed, err
 }
