@@ -108,7 +108,7 @@ func (s *Service) createPrepared(ctx context.Context, e *registry.Entry, obj *un
 		if err != nil {
 			return Result{Warnings: warnings}, managerError(err)
 		}
-		obj = fm.UpdateNoErrors(newObject(e), obj, managerName(opts.FieldManager, s.agent(ctx))).(*unstructured.Unstructured)
+		obj = trackUpdate(fm, newObject(e), obj, managerName(opts.FieldManager, s.agent(ctx)))
 	}
 
 	for attempt := 0; ; attempt++ {

@@ -94,7 +94,7 @@ func trackStatus(fm *managedfields.FieldManager, cur, next *unstructured.Unstruc
 		}
 		return &unstructured.Unstructured{Object: o}
 	}
-	out := fm.UpdateNoErrors(slim(cur), slim(next), manager).(*unstructured.Unstructured)
+	out := trackUpdate(fm, slim(cur), slim(next), manager)
 	meta, ok := next.Object["metadata"].(map[string]any)
 	if !ok {
 		return next

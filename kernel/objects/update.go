@@ -173,7 +173,7 @@ func (s *Service) commitUpdate(ctx context.Context, e *registry.Entry, sub strin
 		if sub == SubStatus {
 			next = trackStatus(fm, cur, next, managerName(opts.FieldManager, s.agent(ctx)))
 		} else {
-			next = fm.UpdateNoErrors(cur, next, managerName(opts.FieldManager, s.agent(ctx))).(*unstructured.Unstructured)
+			next = trackUpdate(fm, cur, next, managerName(opts.FieldManager, s.agent(ctx)))
 		}
 	}
 

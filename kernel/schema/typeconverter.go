@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 	smdschema "sigs.k8s.io/structured-merge-diff/v6/schema"
 	"sigs.k8s.io/structured-merge-diff/v6/typed"
+	"sigs.k8s.io/structured-merge-diff/v6/value"
 )
 
 // NewTypeConverter builds the type converter server-side apply needs for
@@ -59,15 +61,26 @@ type typeConverter struct {
 	missing managedfields.TypeConverter
 }
 
+// ObjectToTyped skips structured-merge-diff's validation of an object converted
+// with AllowDuplicates. managedfields asks for that option exactly for the stored
+// object and, on update, for the object about to be stored, and both have passed
+// this schema's validation, which rejects what SMD's would (wrong types, missing
+// or duplicate list-map keys). Validating again was a third of the cost of
+// tracking ownership on a pod write. An applied configuration, which nothing has
+// validated yet, comes without the option and is still checked.
 func (c *typeConverter) ObjectToTyped(obj runtime.Object, opts ...typed.ValidationOptions) (*typed.TypedValue, error) {
 	t := c.types[obj.GetObjectKind().GroupVersionKind()]
 	if t == nil {
 		return c.missing.ObjectToTyped(obj, opts...)
 	}
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		return t.FromUnstructured(u.UnstructuredContent(), opts...)
+	u, ok := obj.(runtime.Unstructured)
+	if !ok {
+		return t.FromStructured(obj, opts...)
 	}
-	return t.FromStructured(obj, opts...)
+	if slices.Contains(opts, typed.AllowDuplicates) {
+		return typed.AsTypedUnvalidated(value.NewValueInterface(u.UnstructuredContent()), t.Schema, t.TypeRef), nil
+	}
+	return t.FromUnstructured(u.UnstructuredContent(), opts...)
 }
 
 func (c *typeConverter) TypedToObject(v *typed.TypedValue) (runtime.Object, error) {
