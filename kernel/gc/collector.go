@@ -151,9 +151,8 @@ func (c *Collector) load(ctx context.Context) (int64, error) {
 		rev = res.Revision
 		for _, kv := range res.KVs {
 			after = kv.Key
-			e, obj := c.decode(kv)
-			if obj != nil {
-				g.put(nodeOf(e, obj))
+			if n := c.nodeAt(kv, true); n != nil {
+				g.put(n)
 			}
 		}
 		if !res.More {
@@ -211,17 +210,23 @@ func (c *Collector) prefixes() *prefixIndex {
 	return idx
 }
 
-func (c *Collector) decode(kv store.KV) (*registry.Entry, *unstructured.Unstructured) {
+// nodeAt reads the node a stored version describes, decoding no more than nodeOf
+// reads; the decoded object goes no further, since it may hold metadata alone.
+func (c *Collector) nodeAt(kv store.KV, listed bool) *node {
 	e := c.entryFor(kv.Key)
 	if e == nil {
-		return nil, nil
+		return nil
 	}
-	obj, err := c.svc.DecodeShared(e, kv)
+	decode := c.svc.DecodeMeta
+	if listed {
+		decode = c.svc.DecodeListedMeta
+	}
+	obj, err := decode(e, kv)
 	if err != nil {
 		c.log.Warn("cannot decode object", "key", kv.Key, "err", err)
-		return nil, nil
+		return nil
 	}
-	return e, obj
+	return nodeOf(e, obj)
 }
 
 // observe updates the graph with one change and queues the work it implies.
@@ -230,14 +235,14 @@ func (c *Collector) observe(ctx context.Context, ev *store.Event) {
 		if ev.PrevKV == nil {
 			return
 		}
-		e, prev := c.decode(*ev.PrevKV)
+		prev := c.nodeAt(*ev.PrevKV, false)
 		if prev == nil {
 			return
 		}
 		c.mu.Lock()
-		gone := c.graph.remove(prev.GetUID())
-		if isNamespace(e) {
-			delete(c.terminating, prev.GetName())
+		gone := c.graph.remove(prev.uid)
+		if isNamespace(prev.entry) {
+			delete(c.terminating, prev.name)
 		}
 		var deps []*node
 		if gone != nil {
@@ -248,22 +253,21 @@ func (c *Collector) observe(ctx context.Context, ev *store.Event) {
 		for _, d := range deps {
 			c.items.Add(d.uid)
 		}
-		for _, o := range prev.GetOwnerReferences() {
+		for _, o := range prev.owners {
 			c.items.Add(o.UID)
 		}
-		if e.Namespaced {
-			c.touchNamespace(prev.GetNamespace())
+		if prev.entry.Namespaced {
+			c.touchNamespace(prev.namespace)
 		}
 		return
 	}
-	e, obj := c.decode(ev.KV)
-	if obj == nil {
+	n := c.nodeAt(ev.KV, false)
+	if n == nil {
 		return
 	}
-	n := nodeOf(e, obj)
 	c.mu.Lock()
 	old := c.graph.put(n)
-	if isNamespace(e) && n.deleting {
+	if isNamespace(n.entry) && n.deleting {
 		c.terminating[n.name] = true
 	}
 	c.mu.Unlock()

@@ -21,6 +21,8 @@ type node struct {
 	finalizers []string
 }
 
+// nodeOf reads metadata alone, and not its managedFields: objects.Service.DecodeMeta
+// decodes no more for the collector.
 func nodeOf(e *registry.Entry, obj *unstructured.Unstructured) *node {
 	return &node{
 		uid:        obj.GetUID(),

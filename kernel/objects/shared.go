@@ -21,10 +21,14 @@ const sharedBudget = 8 << 20
 // decoding it for each was a fifth of the kernel's CPU under load.
 type sharedDecodes struct {
 	mu    sync.Mutex
-	byKey map[sharedKey]*unstructured.Unstructured
-	order []sharedEntry // oldest first; a ring from head
+	byKey map[sharedKey]*sharedValue
+	order []sharedKey // oldest first; a ring from head
 	head  int
 	bytes int
+	// reuse is, per kind (storage prefix), a moving average out of reuseScale of
+	// whether its versions were read again before they left the window; DecodeMeta
+	// shares whole the versions of kinds at half or more.
+	reuse map[string]int
 }
 
 type sharedKey struct {
@@ -32,40 +36,101 @@ type sharedKey struct {
 	rev int64
 }
 
-type sharedEntry struct {
-	k    sharedKey
-	size int
+type sharedValue struct {
+	// u is nil when only a metadata reader (DecodeMeta) has read the version: a whole
+	// decode of it that follows is what sharing it would have saved.
+	u      *unstructured.Unstructured
+	kind   string
+	size   int
+	reused bool
 }
+
+const reuseScale = 1024
+
+// metaReadSize is what a version that only DecodeMeta read is counted for, about what
+// remembering it costs.
+const metaReadSize = 128
 
 func (c *sharedDecodes) get(k sharedKey) *unstructured.Unstructured {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.byKey[k]
+	v := c.byKey[k]
+	if v == nil || v.u == nil {
+		return nil
+	}
+	v.reused = true
+	return v.u
 }
 
-func (c *sharedDecodes) put(k sharedKey, size int, u *unstructured.Unstructured) {
+// getForMeta is get for DecodeMeta, which on a miss decodes the whole and shares it
+// when the kind's versions are usually read again.
+func (c *sharedDecodes) getForMeta(k sharedKey, kind string) (u *unstructured.Unstructured, whole bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v := c.byKey[k]; v != nil && v.u != nil {
+		v.reused = true
+		return v.u, false
+	}
+	score, ok := c.reuse[kind]
+	return nil, !ok || score >= reuseScale/2
+}
+
+// put shares u; a nil u records a read of metadata alone.
+func (c *sharedDecodes) put(k sharedKey, kind string, size int, u *unstructured.Unstructured) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byKey == nil {
-		c.byKey = map[sharedKey]*unstructured.Unstructured{}
+		c.byKey = map[sharedKey]*sharedValue{}
+		c.reuse = map[string]int{}
 	}
-	if _, ok := c.byKey[k]; ok || size > sharedBudget/4 {
+	if u == nil {
+		size = metaReadSize + len(k.key)
+	}
+	if v, ok := c.byKey[k]; ok {
+		if v.u == nil && u != nil {
+			v.reused = true
+			if size <= sharedBudget/4 {
+				v.u = u
+				c.bytes += size - v.size
+				v.size = size
+				c.trim(0)
+			}
+		}
 		return
 	}
+	if size > sharedBudget/4 {
+		return
+	}
+	c.trim(size)
+	c.byKey[k] = &sharedValue{u: u, kind: kind, size: size}
+	c.order = append(c.order, k)
+	c.bytes += size
+}
+
+// trim evicts the oldest versions until size more bytes fit.
+func (c *sharedDecodes) trim(size int) {
 	for c.bytes+size > sharedBudget && c.head < len(c.order) {
 		old := c.order[c.head]
-		c.order[c.head] = sharedEntry{}
+		c.order[c.head] = sharedKey{}
 		c.head++
-		delete(c.byKey, old.k)
-		c.bytes -= old.size
+		v := c.byKey[old]
+		delete(c.byKey, old)
+		c.bytes -= v.size
+		// Kinds start as if always read again, which sharing assumed before.
+		score, ok := c.reuse[v.kind]
+		if !ok {
+			score = reuseScale
+		}
+		target := 0
+		if v.reused {
+			target = reuseScale
+		}
+		c.reuse[v.kind] = score + (target-score)/8
 	}
 	if c.head > len(c.order)/2 {
 		c.order = append(c.order[:0], c.order[c.head:]...)
 		c.head = 0
 	}
-	c.byKey[k] = u
-	c.order = append(c.order, sharedEntry{k, size})
-	c.bytes += size
 }
 
 // DecodeShared turns a stored value of kind e into an object, for kernel controllers
@@ -80,7 +145,7 @@ func (s *Service) DecodeShared(e *registry.Entry, kv store.KV) (*unstructured.Un
 	if err != nil {
 		return nil, err
 	}
-	s.shared.put(k, len(kv.Key)+len(kv.Value), u)
+	s.shared.put(k, e.Prefix, len(kv.Key)+len(kv.Value), u)
 	return u, nil
 }
 
