@@ -67,8 +67,8 @@ func BenchmarkInstanceMemory(b *testing.B) {
 }
 
 // BenchmarkCallTrusted is BenchmarkCall for a trusted plugin, which runs without
-// WithCloseOnContextDone (and with a watchdog goroutine instead): the difference is
-// what being able to preempt a guest costs per call.
+// WithCloseOnContextDone (and on a worker goroutine it can abandon instead): the
+// difference is what being able to preempt a guest costs per call.
 func BenchmarkCallTrusted(b *testing.B) {
 	p := loadWith(b, Options{Limits: Limits{Instances: 1}, Trusted: true})
 	ctx := context.Background()

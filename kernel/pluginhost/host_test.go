@@ -10,6 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -186,6 +189,94 @@ func TestTrustedContainment(t *testing.T) {
 	}
 }
 
+// A trusted instance's worker goroutine goes with its instance: when a failure
+// replaces it, when an abandoned call finally returns, when its session closes, and
+// when the plugin closes.
+func TestTrustedWorkersExit(t *testing.T) {
+	workers := func() int {
+		buf := make([]byte, 1<<20)
+		for {
+			if n := runtime.Stack(buf, true); n < len(buf) {
+				return strings.Count(string(buf[:n]), "pluginhost.(*Plugin).work(")
+			}
+			buf = make([]byte, 2*len(buf))
+		}
+	}
+	before := workers()
+	e, err := NewEngine(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := e.Load(ctx, guestWasm, Options{Limits: Limits{CallTimeout: 200 * time.Millisecond, Instances: 2}, Trusted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor := func(want int, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); workers() != want || !cond(); {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d workers, want %d; %+v", workers(), want, p.Stats())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	s := p.NewSession()
+	epoch, err := s.Ready(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Call(ctx, epoch, "reconcile", (&sdk.ReconcileRequest{Name: "ok"}).MarshalWire()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reconcile(p, "panic"); !errors.Is(err, ErrTrap) {
+		t.Fatalf("want ErrTrap, got %v", err)
+	}
+	if _, err := reconcile(p, "spin"); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("want ErrTimeout, got %v", err)
+	}
+	// Two idle in the pool and the session's, once both replacements are in and the
+	// abandoned call has returned. (Close would wait for an abandoned instance.)
+	waitFor(before+3, func() bool { return p.Stats().Instances == 3 && len(p.idle) == 2 })
+	s.Close()
+	waitFor(before+2, func() bool { return true })
+	p.Close(ctx)
+	waitFor(before, func() bool { return true })
+	_ = e.Close(ctx)
+}
+
+// labelKernel records, from inside a host call, the pprof labels of the goroutine
+// that runs the guest.
+type labelKernel struct{ labels string }
+
+func (k *labelKernel) Call(context.Context, Caller, sdk.Op, *sdk.CallRequest) ([]byte, error) {
+	var b strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+	for rec := range strings.SplitSeq(b.String(), "\n\n") {
+		if strings.Contains(rec, "(*labelKernel).Call") {
+			_, k.labels, _ = strings.Cut(rec, "# labels: ")
+			k.labels, _, _ = strings.Cut(k.labels, "\n")
+		}
+	}
+	return []byte("{}"), nil
+}
+
+// Guest code shows in profiles only as _ExternalCode, so the goroutine running it
+// carries the plugin's and the op's labels, trusted or not.
+func TestProfileLabels(t *testing.T) {
+	for _, trusted := range []bool{false, true} {
+		k := &labelKernel{}
+		p := loadWith(t, Options{Limits: Limits{Instances: 1}, Kernel: k, Trusted: trusted})
+		in := (&sdk.ReconcileRequest{Name: "calls", Namespace: "x"}).MarshalWire()
+		if _, err := p.Call(context.Background(), "reconcile", in); err != nil {
+			t.Fatal(err)
+		}
+		if want := `{"weft.op":"reconcile", "weft.plugin":"guest"}`; k.labels != want {
+			t.Errorf("trusted %v: labels %s, want %s", trusted, k.labels, want)
+		}
+	}
+}
+
 // Errors the guest reports are answers, not failures: the instance stays.
 func TestGuestErrors(t *testing.T) {
 	p := load(t, Limits{Instances: 1})
@@ -297,5 +388,45 @@ func TestRoute(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(*got, tc.want) {
 			t.Errorf("%+v: got %+v, %v; want %+v", tc.req, got, err, tc.want)
 		}
+	}
+}
+
+// Closing a trusted plugin does not wait for an abandoned call, which may never
+// return.
+func TestCloseDoesNotWaitForAbandonedCalls(t *testing.T) {
+	e, err := NewEngine(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	defer e.Close(ctx)
+	p, err := e.Load(ctx, guestWasm, Options{Limits: Limits{CallTimeout: 200 * time.Millisecond, Instances: 1}, Trusted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reconcile(p, "spin"); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("want ErrTimeout, got %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		p.Close(ctx)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close is still waiting for the abandoned instance")
+	}
+	// The runtime goes when the call returns, not under it.
+	for deadline := time.Now().Add(20 * time.Second); p.abandoned.Load() > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned call never returned")
+		}
+	}
+	p.runtimeMu.Lock()
+	closed := p.runtimeClosed
+	p.runtimeMu.Unlock()
+	if !closed {
+		t.Fatal("runtime left open after the abandoned call returned")
 	}
 }

@@ -9,12 +9,24 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-// instantiateHost adds the "weft" host module, the imports of ABI v1.
+// instantiateHost adds the "weft" host module, the imports of ABI v1. The functions
+// take their arguments off wazero's stack themselves: WithFunc would convert them by
+// reflection, at three or four allocations a call.
 func (p *Plugin) instantiateHost(ctx context.Context) error {
+	take := func(ctx context.Context, m api.Module, s []uint64) {
+		hostTake(ctx, m, api.DecodeU32(s[0]))
+	}
+	log := func(ctx context.Context, m api.Module, s []uint64) {
+		hostLog(ctx, m, api.DecodeI32(s[0]), api.DecodeU32(s[1]), api.DecodeU32(s[2]))
+	}
+	call := func(ctx context.Context, m api.Module, s []uint64) {
+		s[0] = hostCall(ctx, m, api.DecodeI32(s[0]), api.DecodeU32(s[1]), api.DecodeU32(s[2]))
+	}
+	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
 	_, err := p.runtime.NewHostModuleBuilder("weft").
-		NewFunctionBuilder().WithFunc(hostTake).Export("take").
-		NewFunctionBuilder().WithFunc(hostLog).Export("log").
-		NewFunctionBuilder().WithFunc(hostCall).Export("call").
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(take), []api.ValueType{i32}, nil).Export("take").
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(log), []api.ValueType{i32, i32, i32}, nil).Export("log").
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(call), []api.ValueType{i32, i32, i32}, []api.ValueType{i64}).Export("call").
 		Instantiate(ctx)
 	return err
 }

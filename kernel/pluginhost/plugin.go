@@ -38,10 +38,19 @@ type Plugin struct {
 	runtime   wazero.Runtime
 	compiled  wazero.CompiledModule
 
-	idle   chan *instance // instances ready for a call
-	live   atomic.Int32   // instances that exist: idle or in a call
-	closed atomic.Bool
-	wg     sync.WaitGroup // background replacements
+	idle chan *instance // instances ready for a call
+	live atomic.Int32   // instances that exist: idle or in a call
+	// abandoned counts the live instances left to finish a call on their own, which
+	// never come back to the pool. The runtime outlives them: closing it under a
+	// running call would pull its code away.
+	abandoned     atomic.Int32
+	runtimeMu     sync.Mutex
+	runtimeClosed bool
+	closed        atomic.Bool
+	wg            sync.WaitGroup // background replacements
+	// gone is closed once Close has released the runtime, so that the workers of
+	// instances Close gave up waiting for exit too.
+	gone chan struct{}
 
 	health health
 	stats  stats
@@ -50,18 +59,58 @@ type Plugin struct {
 	sessions   map[*Session]struct{}
 }
 
-// instance is one instantiated module.
+// instance is one instantiated module. It serves one call at a time, so what it
+// caches needs no lock.
 type instance struct {
 	mod api.Module
+	// exports caches weft_<op> by op: looking one up makes a new call engine and
+	// stack each time, about 40% of what an empty call cost.
+	exports map[string]*export
+
+	// A trusted instance's calls run on its worker (see work).
+	calls     chan trustedCall
+	done      chan trustedResult
+	abandoned atomic.Bool
 }
 
-// callState travels in the context of a call, for the host functions.
+// export is one cached weft_<op> of an instance.
+type export struct {
+	fn api.Function
+	// stack holds the argument and then the results, reused from call to call; nil
+	// if the export does not take exactly one argument, as the ABI says it must.
+	stack   []uint64
+	results int
+	// labels carries only the op's pprof labels, made for plugin name.
+	labels context.Context
+	name   string
+}
+
+type trustedCall struct {
+	ctx, labels context.Context
+	e           *export
+	arg         uint64
+}
+
+type trustedResult struct {
+	res []uint64
+	err error
+}
+
+// callState is the context of a call, which carries it to the host functions.
 type callState struct {
+	context.Context
 	input  []byte
 	plugin *Plugin
 }
 
 type callKey struct{}
+
+func (cs *callState) Value(key any) any {
+	if key == (callKey{}) {
+		return cs
+	}
+	return cs.Context.Value(key)
+}
 
 // Options are what the operator decided for a plugin.
 type Options struct {
@@ -88,7 +137,7 @@ type Options struct {
 func (e *Engine) Load(ctx context.Context, wasm []byte, opts Options) (_ *Plugin, err error) {
 	limits := opts.Limits.withDefaults()
 	p := &Plugin{
-		Digest: Digest(wasm), limits: limits, log: e.log, idle: make(chan *instance, limits.Instances),
+		Digest: Digest(wasm), limits: limits, log: e.log, idle: make(chan *instance, limits.Instances), gone: make(chan struct{}),
 		grants: opts.Grants, kernel: opts.Kernel, auditor: opts.Auditor, trusted: opts.Trusted, onFailure: opts.OnFailure,
 	}
 	p.runtime = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
@@ -159,13 +208,90 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		return nil, err
 	}
 	p.live.Add(1)
-	return &instance{mod: mod}, nil
+	inst := &instance{mod: mod, exports: map[string]*export{}}
+	if p.trusted {
+		inst.calls, inst.done = make(chan trustedCall), make(chan trustedResult, 1)
+		go p.work(inst)
+	}
+	return inst, nil
 }
 
 // discard closes an instance that must not be used again.
 func (p *Plugin) discard(inst *instance) {
+	inst.stop()
 	_ = inst.mod.Close(context.Background())
 	p.live.Add(-1)
+}
+
+// stop ends a trusted instance's worker. Only the instance's holder calls it, once,
+// when no call is being sent.
+func (inst *instance) stop() {
+	if inst.calls != nil {
+		close(inst.calls)
+	}
+}
+
+// export returns weft_<op>, or nil if the module has no such export.
+func (inst *instance) export(p *Plugin, op string) *export {
+	e := inst.exports[op]
+	if e == nil {
+		fn := inst.mod.ExportedFunction("weft_" + op)
+		if fn == nil {
+			return nil // not cached: op may come from anywhere
+		}
+		e = &export{fn: fn}
+		def := fn.Definition()
+		if params, results := len(def.ParamTypes()), len(def.ResultTypes()); params == 1 {
+			e.stack, e.results = make([]uint64, max(params, results)), results
+		}
+		inst.exports[op] = e
+	}
+	if e.labels == nil || e.name != p.Manifest.Name { // the manifest call runs before the name is known
+		e.name = p.Manifest.Name
+		e.labels = pprof.WithLabels(context.Background(), pprof.Labels("weft.plugin", e.name, "weft.op", op))
+	}
+	return e
+}
+
+// call calls the export with one argument.
+func (e *export) call(ctx context.Context, arg uint64) ([]uint64, error) {
+	if e.stack == nil {
+		return e.fn.Call(ctx, arg) // fails, saying why
+	}
+	e.stack[0] = arg
+	if err := e.fn.CallWithStack(ctx, e.stack); err != nil {
+		return nil, err
+	}
+	return e.stack[:e.results], nil
+}
+
+// work runs the calls of a trusted instance, one at a time, on one long-lived
+// goroutine: starting one per call cost a go statement and a stack grown anew every
+// time. It closes the instance itself if its caller abandoned it mid-call.
+func (p *Plugin) work(inst *instance) {
+	defer func() {
+		if inst.abandoned.Load() {
+			_ = inst.mod.Close(context.Background())
+			p.live.Add(-1)
+			p.abandoned.Add(-1)
+			p.releaseRuntime()
+		}
+	}()
+	for {
+		select {
+		case c, ok := <-inst.calls:
+			if !ok {
+				return
+			}
+			// Guest code runs here, so this goroutine is the one profiles must label.
+			pprof.SetGoroutineLabels(c.labels)
+			res, err := c.e.call(c.ctx, c.arg)
+			pprof.SetGoroutineLabels(context.Background())
+			inst.done <- trustedResult{res, err}
+		case <-p.gone:
+			return
+		}
+	}
 }
 
 // Call runs export weft_<op> with input in and returns its result. It waits for a
@@ -233,21 +359,31 @@ func (e lostError) Is(target error) bool { return target == errInstanceLost }
 // invoke runs one export on inst. On a failure that ends the instance it discards
 // inst and returns an error matching errInstanceLost.
 func (p *Plugin) invoke(ctx context.Context, inst *instance, op string, in []byte) ([]byte, error) {
-	fn := inst.mod.ExportedFunction("weft_" + op)
-	if fn == nil {
+	e := inst.export(p, op)
+	if e == nil {
 		return nil, fmt.Errorf("%w: weft_%s", ErrNoExport, op)
 	}
-	// pprof shows guest code only as _ExternalCode; labels say whose it is. A trusted
-	// call's goroutine inherits them.
-	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("weft.plugin", p.Manifest.Name, "weft.op", op)))
+	// pprof shows guest code only as _ExternalCode; labels say whose it is. Making
+	// them costs allocations, so a caller without labels of its own gets cached ones.
+	labels := e.labels
+	if hasLabels(ctx) {
+		labels = pprof.WithLabels(ctx, pprof.Labels("weft.plugin", p.Manifest.Name, "weft.op", op))
+	}
+	pprof.SetGoroutineLabels(labels)
 	defer pprof.SetGoroutineLabels(ctx)
 	start := time.Now()
-	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, &callState{input: in, plugin: p}), p.limits.CallTimeout)
+	tctx, cancel := context.WithTimeout(ctx, p.limits.CallTimeout)
+	cctx := &callState{Context: tctx, input: in, plugin: p}
 	var res []uint64
 	var err error
 	if p.trusted {
-		var abandoned bool
-		res, err, abandoned = p.watch(cctx, inst, fn, uint64(len(in)))
+		var abandoned, gone bool
+		res, err, abandoned, gone = p.watch(cctx, labels, inst, e, uint64(len(in)))
+		if gone {
+			cancel()
+			p.discard(inst)
+			return nil, lostError{fmt.Errorf("%w: %s", ErrClosed, op)}
+		}
 		if abandoned {
 			deadline := ctx.Err() == nil
 			cancel()
@@ -259,7 +395,7 @@ func (p *Plugin) invoke(ctx context.Context, inst *instance, op string, in []byt
 			return nil, lostError{fmt.Errorf("%w: %s: a trusted plugin cannot be preempted; the call was abandoned", ErrTimeout, op)}
 		}
 	} else {
-		res, err = fn.Call(cctx, uint64(len(in)))
+		res, err = e.call(cctx, uint64(len(in)))
 	}
 	deadline := cctx.Err() != nil && ctx.Err() == nil
 	cancel()
@@ -293,33 +429,39 @@ func (p *Plugin) invoke(ctx context.Context, inst *instance, op string, in []byt
 	return out, nil
 }
 
-// watch runs a call of a trusted (unpreemptible) plugin, and gives up on it when ctx
-// ends: the instance then belongs to the call's goroutine, which closes it when the
-// guest finally returns.
-func (p *Plugin) watch(ctx context.Context, inst *instance, fn api.Function, arg uint64) ([]uint64, error, bool) {
-	type result struct {
-		res []uint64
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		res, err := fn.Call(ctx, arg)
-		done <- result{res, err}
-	}()
+// hasLabels reports whether ctx carries pprof labels.
+func hasLabels(ctx context.Context) bool {
+	has := false
+	pprof.ForLabels(ctx, func(string, string) bool {
+		has = true
+		return false
+	})
+	return has
+}
+
+// watch runs a call of a trusted (unpreemptible) plugin on the instance's worker, and
+// gives up on it when ctx ends: the instance then belongs to the worker, which
+// closes it when the guest finally returns. gone reports that the plugin was closed
+// before the call could start.
+func (p *Plugin) watch(ctx, labels context.Context, inst *instance, e *export, arg uint64) (res []uint64, err error, abandoned, gone bool) {
 	select {
-	case r := <-done:
-		return r.res, r.err, false
+	case inst.calls <- trustedCall{ctx: ctx, labels: labels, e: e, arg: arg}:
+	case <-p.gone:
+		return nil, nil, false, true
+	}
+	select {
+	case r := <-inst.done:
+		return r.res, r.err, false, false
 	case <-ctx.Done():
 		select {
-		case r := <-done: // it finished just in time
-			return r.res, r.err, false
+		case r := <-inst.done: // it finished just in time
+			return r.res, r.err, false, false
 		default:
 		}
-		go func() {
-			<-done
-			p.discard(inst)
-		}()
-		return nil, nil, true
+		p.abandoned.Add(1)
+		inst.abandoned.Store(true)
+		inst.stop()
+		return nil, nil, true, false
 	}
 }
 
@@ -466,9 +608,14 @@ func (p *Plugin) Close(ctx context.Context) {
 		s.Close()
 	}
 	p.wg.Wait()
-	for range p.live.Load() {
+	// Abandoned instances are not waited for: their calls may never return. Reading
+	// that count first can only make this wait for fewer; closing the runtime closes
+	// the rest.
+	abandoned := p.abandoned.Load()
+	for range p.live.Load() - abandoned {
 		select {
 		case inst := <-p.idle:
+			inst.stop()
 			_ = inst.mod.Close(ctx)
 		case <-ctx.Done():
 		}
@@ -476,9 +623,20 @@ func (p *Plugin) Close(ctx context.Context) {
 			break
 		}
 	}
-	if p.runtime != nil {
-		_ = p.runtime.Close(context.Background())
+	p.releaseRuntime()
+	close(p.gone)
+}
+
+// releaseRuntime closes the runtime once the plugin is closed and no abandoned call
+// runs in it any more; Close and the last abandoned call's worker both try.
+func (p *Plugin) releaseRuntime() {
+	p.runtimeMu.Lock()
+	defer p.runtimeMu.Unlock()
+	if p.runtime == nil || p.runtimeClosed || !p.closed.Load() || p.abandoned.Load() > 0 {
+		return
 	}
+	p.runtimeClosed = true
+	_ = p.runtime.Close(context.Background())
 }
 
 // Admit runs the plugin's admission export on one request.
