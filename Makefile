@@ -12,17 +12,24 @@ LDFLAGS := -X main.gitCommit=$(COMMIT) -X main.buildDate=$(shell date -u +%Y-%m-
 # the source of the test image. etcd-server is the anchor of `make bench`.
 SYSTEM_PKGS := containerd runc containernetworking-plugins busybox-static
 BENCH_PKGS  := etcd-server
+# rustc and its WebAssembly standard library build the built-in default scheduler
+# policy, which is written in Rust (plugins/defaultpolicy-rs; no cargo, no crates).
+RUST_PKGS   := rustc libstd-rust-dev-wasm32
 
-# First-party plugins, built for WebAssembly and embedded in the binary.
-PLUGINS     := core apps defaultpolicy binpack
-PLUGIN_WASM := $(PLUGINS:%=plugins/builtin/wasm/%.wasm)
+# First-party plugins in Go, built for WebAssembly and embedded in the binary, and the
+# default policy's Rust module, embedded as defaultpolicy. plugins/defaultpolicy is
+# the same policy in Go: the SDK's reference and the native baseline its tests and
+# benchmarks build themselves.
+PLUGINS     := core apps binpack
+RUST_POLICY_WASM := plugins/builtin/wasm/defaultpolicy.wasm
+PLUGIN_WASM := $(PLUGINS:%=plugins/builtin/wasm/%.wasm) $(RUST_POLICY_WASM)
 
 .PHONY: all build plugins test run bench deps deps-bench clean
 
 all: build
 
 deps:
-	@./hack/install-packages.sh $(SYSTEM_PKGS)
+	@./hack/install-packages.sh $(SYSTEM_PKGS) $(RUST_PKGS)
 
 deps-bench: deps
 	@./hack/install-packages.sh $(BENCH_PKGS)
@@ -35,6 +42,18 @@ plugins/builtin/wasm/%.wasm: FORCE
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o $@ ./plugins/$*/wasm
 
 FORCE:
+
+# Debian's rustc is preferred over one on PATH, which may lack the wasm32 standard
+# library; the target is wasm32-wasi before rustc 1.78 and wasm32-wasip1 after.
+RUSTC            ?= $(firstword $(wildcard /usr/bin/rustc) rustc)
+RUST_WASM_TARGET  = $(shell s=$$($(RUSTC) --print sysroot 2>/dev/null); for t in wasm32-wasip1 wasm32-wasi; do [ -d "$$s/lib/rustlib/$$t/lib" ] && echo $$t && break; done)
+
+$(RUST_POLICY_WASM): $(wildcard plugins/defaultpolicy-rs/src/*.rs) Makefile
+	@[ -n "$(RUST_WASM_TARGET)" ] || { echo "weft: $(RUSTC) has no wasm32-wasi standard library; make deps installs it" >&2; exit 1; }
+	$(RUSTC) --edition 2021 --crate-type cdylib --crate-name weft_defaultpolicy --target $(RUST_WASM_TARGET) \
+		-C opt-level=3 -C codegen-units=1 -C panic=abort -C strip=symbols \
+		-C target-feature=+bulk-memory,+nontrapping-fptoint \
+		plugins/defaultpolicy-rs/src/lib.rs -o $@
 
 build: plugins
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/weft
@@ -59,4 +78,4 @@ bench: deps-bench build
 	WEFT_BIN=$(CURDIR)/$(BIN) ./hack/bench.sh
 
 clean:
-	rm -rf bin $(PLUGIN_WASM)
+	rm -rf bin $(PLUGIN_WASM) $(RUST_POLICY_WASM)

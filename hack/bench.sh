@@ -16,7 +16,7 @@ mkdir -p bin
 	go test -run '^$' -bench 'DeploymentScale1000' -benchtime 1x -timeout 10m ./plugins/apps/
 	go test -run '^$' -bench 'PluginSwap' -benchtime 1x -timeout 10m ./kernel/
 	go test -run '^$' -bench 'WatchEvents' -benchtime 200000x -timeout 10m ./nodelink/
-	go test -run '^$' -bench 'Schedule(Default|Wasm)$/nodes=/batch=16' -benchtime 1000x -timeout 10m ./plugins/scheduling/
+	go test -run '^$' -bench 'Schedule(Default|Wasm|RustWasm|RustNative)$/nodes=/batch=16' -benchtime 1000x -timeout 10m ./plugins/scheduling/
 	# containerd and runc alone: the floor under pod startup, printed beside it.
 	go test -run '^$' -bench 'RuntimeFloor' -benchtime 5x -timeout 10m ./node/runtime/
 	go test -run '^$' -bench 'PodStartup' -benchtime 5x -timeout 10m ./node/pods/
