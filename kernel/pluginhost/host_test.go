@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -94,9 +95,21 @@ func TestLoadRejectsBadModules(t *testing.T) {
 	}
 	// Not wasm at all, and a valid module that does not speak the ABI.
 	empty := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
-	for name, wasm := range map[string][]byte{"garbage": []byte("not wasm"), "no ABI": empty} {
-		if _, err := e.Load(context.Background(), wasm, Options{}); !errors.Is(err, ErrInvalidModule) {
+	// weft_abi_v1 and a weft_manifest of type () -> (), which a call would read a
+	// result from.
+	wrongSignature := append(slices.Clone(empty),
+		0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // types: () -> ()
+		0x03, 0x03, 0x02, 0x00, 0x00, // two functions of that type
+		0x07, 0x1f, 0x02, 0x0b, 'w', 'e', 'f', 't', '_', 'a', 'b', 'i', '_', 'v', '1', 0x00, 0x00,
+		0x0d, 'w', 'e', 'f', 't', '_', 'm', 'a', 'n', 'i', 'f', 'e', 's', 't', 0x00, 0x01,
+		0x0a, 0x07, 0x02, 0x02, 0x00, 0x0b, 0x02, 0x00, 0x0b) // empty bodies
+	for name, wasm := range map[string][]byte{"garbage": []byte("not wasm"), "no ABI": empty, "wrong signature": wrongSignature} {
+		_, err := e.Load(context.Background(), wasm, Options{})
+		if !errors.Is(err, ErrInvalidModule) {
 			t.Errorf("%s: want ErrInvalidModule, got %v", name, err)
+		}
+		if name == "wrong signature" && !strings.Contains(fmt.Sprint(err), "weft_manifest must take an i32 and return an i64") {
+			t.Errorf("%s: the error does not name the export: %v", name, err)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -161,6 +162,15 @@ func (e *Engine) Load(ctx context.Context, wasm []byte, opts Options) (_ *Plugin
 	}
 	if _, ok := p.compiled.ExportedFunctions()["weft_abi_v1"]; !ok {
 		return nil, fmt.Errorf("%w: it does not export weft_abi_v1 (built without the Weft SDK, or for another ABI)", ErrInvalidModule)
+	}
+	// Checked here, once: a call reads its one i64 result without looking again.
+	for name, def := range p.compiled.ExportedFunctions() {
+		if name == "weft_abi_v1" || !strings.HasPrefix(name, "weft_") {
+			continue
+		}
+		if !slices.Equal(def.ParamTypes(), []api.ValueType{api.ValueTypeI32}) || !slices.Equal(def.ResultTypes(), []api.ValueType{api.ValueTypeI64}) {
+			return nil, fmt.Errorf("%w: export %s must take an i32 and return an i64, as ABI v1 says", ErrInvalidModule, name)
+		}
 	}
 	p.log = e.log.With("plugin", p.Digest[:19])
 	first, err := p.instantiate(ctx)
