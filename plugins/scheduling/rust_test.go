@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -138,27 +136,6 @@ func rustPolicy(t testing.TB) (wasm []byte, bench string) {
 	return b.wasm, b.bench
 }
 
-// loadPolicyModule is loadPolicy for a module already built.
-func loadPolicyModule(t testing.TB, wasm []byte) (*wasmPolicy, *pluginhost.Plugin) {
-	t.Helper()
-	e, err := pluginhost.NewEngine(pluginhost.Config{CacheDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	p, err := e.Load(ctx, wasm, pluginhost.Options{Trusted: true, Limits: pluginhost.Limits{Instances: 1, MemoryPages: 16 * 1024}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close(ctx); _ = e.Close(ctx) })
-	s := p.NewSession()
-	epoch, err := s.Ready(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &wasmPolicy{s: s, epoch: epoch}, p
-}
-
 func loadRustPolicy(t testing.TB) *wasmPolicy {
 	wasm, _ := rustPolicy(t)
 	w, _ := loadPolicyModule(t, wasm)
@@ -175,49 +152,6 @@ func BenchmarkScheduleRustWasm(b *testing.B) {
 			benchWasmPolicy(b, w, nodes)
 		})
 	}
-}
-
-// benchWasmPolicy is the body of BenchmarkScheduleWasm.
-func benchWasmPolicy(b *testing.B, w *wasmPolicy, nodes int) {
-	const batch = 16
-	evs := feedClusterEvents(nodes)
-	for i := range 2 * nodes {
-		raw := deploymentPodOn(fmt.Sprintf("bg%d", i%50), i, fmt.Sprintf("node-%04d", i%nodes))
-		evs = append(evs, sdk.FeedEvent{Type: sdk.Added, Kind: sdk.PodKind, Object: raw})
-	}
-	w.feed(b, append(evs, sdk.FeedEvent{Type: sdk.Synced}))
-	var placed []sdk.FeedEvent
-	seq := 0
-	var ct cpuTimer
-	b.ResetTimer()
-	for range b.N {
-		b.StopTimer()
-		if len(placed) >= 5000 {
-			w.feed(b, placed)
-			placed = placed[:0]
-		}
-		var pending []sdk.FeedEvent
-		keys := make([]string, batch)
-		for j := range batch {
-			raw := deploymentPod("web", seq)
-			pending = append(pending, sdk.FeedEvent{Type: sdk.Added, Kind: sdk.PodKind, Object: raw})
-			keys[j] = fmt.Sprintf("default/web-%d", seq)
-			placed = append(placed, sdk.FeedEvent{Type: sdk.Deleted, Kind: sdk.PodKind, Object: raw})
-			seq++
-		}
-		w.feed(b, pending)
-		b.StartTimer()
-		ct.Start()
-		ds := w.schedule(b, keys)
-		ct.Stop()
-		for _, d := range ds {
-			if d.Node == "" {
-				b.Fatalf("unschedulable: %+v", d)
-			}
-		}
-	}
-	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "pods/s")
-	ct.Report(b, b.N*batch)
 }
 
 // benchScript is the workload of the benchmarks above as a script, for the native
@@ -395,25 +329,7 @@ func TestRustPolicyThroughWasm(t *testing.T) {
 		t.Fatalf("manifest\n got %s\nwant %s", got, want)
 	}
 
-	w.feed(t, append(feedClusterEvents(10), sdk.FeedEvent{Type: sdk.Synced}))
-	var evs []sdk.FeedEvent
-	var keys []string
-	for i := range 50 {
-		evs = append(evs, sdk.FeedEvent{Type: sdk.Added, Kind: sdk.PodKind, Object: deploymentPod("web", i)})
-		keys = append(keys, fmt.Sprintf("default/web-%d", i))
-	}
-	w.feed(t, evs)
-	per := map[string]int{}
-	for len(keys) > 0 {
-		n := min(len(keys), 16)
-		for _, d := range w.schedule(t, keys[:n]) {
-			if d.Node == "" {
-				t.Fatalf("unschedulable: %+v", d)
-			}
-			per[d.Node]++
-		}
-		keys = keys[n:]
-	}
+	per := placeWeb(t, w)
 	if len(per) != 10 {
 		t.Fatalf("50 pods on 10 nodes: %v", per)
 	}

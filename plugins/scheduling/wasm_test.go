@@ -24,12 +24,20 @@ type wasmPolicy struct {
 
 func loadPolicy(t testing.TB, path string) *wasmPolicy {
 	t.Helper()
+	p, _ := loadPolicyModule(t, kerneltest.BuildPlugin(t, path))
+	return p
+}
+
+// loadPolicyModule loads a built policy module as a trusted plugin and readies a
+// session on it.
+func loadPolicyModule(t testing.TB, wasm []byte) (*wasmPolicy, *pluginhost.Plugin) {
+	t.Helper()
 	e, err := pluginhost.NewEngine(pluginhost.Config{CacheDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	p, err := e.Load(ctx, kerneltest.BuildPlugin(t, path), pluginhost.Options{Trusted: true, Limits: pluginhost.Limits{Instances: 1, MemoryPages: 16 * 1024}})
+	p, err := e.Load(ctx, wasm, pluginhost.Options{Trusted: true, Limits: pluginhost.Limits{Instances: 1, MemoryPages: 16 * 1024}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +47,7 @@ func loadPolicy(t testing.TB, path string) *wasmPolicy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &wasmPolicy{s: s, epoch: epoch}
+	return &wasmPolicy{s: s, epoch: epoch}, p
 }
 
 func (w *wasmPolicy) feed(t testing.TB, evs []sdk.FeedEvent) {
@@ -82,25 +90,7 @@ func TestPoliciesThroughWasm(t *testing.T) {
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			w := loadPolicy(t, tc.path)
-			w.feed(t, append(feedClusterEvents(10), sdk.FeedEvent{Type: sdk.Synced}))
-			var evs []sdk.FeedEvent
-			var keys []string
-			for i := range 50 {
-				evs = append(evs, sdk.FeedEvent{Type: sdk.Added, Kind: sdk.PodKind, Object: deploymentPod("web", i)})
-				keys = append(keys, fmt.Sprintf("default/web-%d", i))
-			}
-			w.feed(t, evs)
-			per := map[string]int{}
-			for len(keys) > 0 {
-				n := min(len(keys), 16)
-				for _, d := range w.schedule(t, keys[:n]) {
-					if d.Node == "" {
-						t.Fatalf("unschedulable: %+v", d)
-					}
-					per[d.Node]++
-				}
-				keys = keys[n:]
-			}
+			per := placeWeb(t, w)
 			var counts []int
 			for _, c := range per {
 				counts = append(counts, c)
@@ -127,46 +117,76 @@ func TestPoliciesThroughWasm(t *testing.T) {
 func BenchmarkScheduleWasm(b *testing.B) {
 	for _, nodes := range []int{500, 5000} {
 		b.Run(fmt.Sprintf("nodes=%d/batch=16", nodes), func(b *testing.B) {
-			const batch = 16
-			w := loadPolicy(b, "plugins/defaultpolicy/wasm")
-			evs := feedClusterEvents(nodes)
-			for i := range 2 * nodes {
-				raw := deploymentPodOn(fmt.Sprintf("bg%d", i%50), i, fmt.Sprintf("node-%04d", i%nodes))
-				evs = append(evs, sdk.FeedEvent{Type: sdk.Added, Kind: sdk.PodKind, Object: raw})
-			}
-			w.feed(b, append(evs, sdk.FeedEvent{Type: sdk.Synced}))
-			var placed []sdk.FeedEvent
-			seq := 0
-			var ct cpuTimer
-			b.ResetTimer()
-			for range b.N {
-				b.StopTimer()
-				if len(placed) >= 5000 {
-					w.feed(b, placed)
-					placed = placed[:0]
-				}
-				var pending []sdk.FeedEvent
-				keys := make([]string, batch)
-				for j := range batch {
-					raw := deploymentPod("web", seq)
-					pending = append(pending, sdk.FeedEvent{Type: sdk.Added, Kind: sdk.PodKind, Object: raw})
-					keys[j] = fmt.Sprintf("default/web-%d", seq)
-					placed = append(placed, sdk.FeedEvent{Type: sdk.Deleted, Kind: sdk.PodKind, Object: raw})
-					seq++
-				}
-				w.feed(b, pending)
-				b.StartTimer()
-				ct.Start()
-				ds := w.schedule(b, keys)
-				ct.Stop()
-				for _, d := range ds {
-					if d.Node == "" {
-						b.Fatalf("unschedulable: %+v", d)
-					}
-				}
-			}
-			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "pods/s")
-			ct.Report(b, b.N*batch)
+			benchWasmPolicy(b, loadPolicy(b, "plugins/defaultpolicy/wasm"), nodes)
 		})
 	}
+}
+
+// benchWasmPolicy feeds w the benchmark cluster and times its schedule calls.
+func benchWasmPolicy(b *testing.B, w *wasmPolicy, nodes int) {
+	const batch = 16
+	evs := feedClusterEvents(nodes)
+	for i := range 2 * nodes {
+		raw := deploymentPodOn(fmt.Sprintf("bg%d", i%50), i, fmt.Sprintf("node-%04d", i%nodes))
+		evs = append(evs, sdk.FeedEvent{Type: sdk.Added, Kind: sdk.PodKind, Object: raw})
+	}
+	w.feed(b, append(evs, sdk.FeedEvent{Type: sdk.Synced}))
+	var placed []sdk.FeedEvent
+	seq := 0
+	var ct cpuTimer
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		if len(placed) >= 5000 {
+			w.feed(b, placed)
+			placed = placed[:0]
+		}
+		var pending []sdk.FeedEvent
+		keys := make([]string, batch)
+		for j := range batch {
+			raw := deploymentPod("web", seq)
+			pending = append(pending, sdk.FeedEvent{Type: sdk.Added, Kind: sdk.PodKind, Object: raw})
+			keys[j] = fmt.Sprintf("default/web-%d", seq)
+			placed = append(placed, sdk.FeedEvent{Type: sdk.Deleted, Kind: sdk.PodKind, Object: raw})
+			seq++
+		}
+		w.feed(b, pending)
+		b.StartTimer()
+		ct.Start()
+		ds := w.schedule(b, keys)
+		ct.Stop()
+		for _, d := range ds {
+			if d.Node == "" {
+				b.Fatalf("unschedulable: %+v", d)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "pods/s")
+	ct.Report(b, b.N*batch)
+}
+
+// placeWeb feeds w ten nodes and places 50 pods of one Deployment on them in
+// batches of 16, returning how many pods each node got.
+func placeWeb(t testing.TB, w *wasmPolicy) map[string]int {
+	t.Helper()
+	w.feed(t, append(feedClusterEvents(10), sdk.FeedEvent{Type: sdk.Synced}))
+	var evs []sdk.FeedEvent
+	var keys []string
+	for i := range 50 {
+		evs = append(evs, sdk.FeedEvent{Type: sdk.Added, Kind: sdk.PodKind, Object: deploymentPod("web", i)})
+		keys = append(keys, fmt.Sprintf("default/web-%d", i))
+	}
+	w.feed(t, evs)
+	per := map[string]int{}
+	for len(keys) > 0 {
+		n := min(len(keys), 16)
+		for _, d := range w.schedule(t, keys[:n]) {
+			if d.Node == "" {
+				t.Fatalf("unschedulable: %+v", d)
+			}
+			per[d.Node]++
+		}
+		keys = keys[n:]
+	}
+	return per
 }
