@@ -4,15 +4,16 @@
 // it decides every pod as the Go policy does (the differential test in
 // plugins/scheduling/rust_test.go holds it to that).
 //
-// It exists because Go's wasm code generation makes the Go policy 4.5 to 8 times
-// slower in the guest than natively (RATIONALE.md, "The scheduling loop is written
-// for the wasm guest, and the ratio to native stays"), and LLVM's wasm comes closer
-// to its native code: about 3 times under wazero, whose code for plain loops is 2 to
-// 4 times slower than LLVM's native code. The Go policy stays the SDK's reference.
+// It is the built-in defaultpolicy because it decides 3 to 6 times as fast in the
+// guest as the Go policy, whose wasm Go's code generation makes 6 to 11 times slower
+// than native (this port: 3 to 4 times, the floor wazero's code for plain loops
+// sets). RATIONALE.md, "The built-in default policy is written in Rust". The Go
+// policy stays the SDK's reference.
 //
-// Built with rustc alone, no cargo and no crates: `make plugin-rs` (Debian's rustc
-// 1.63 and libstd-rust-dev-wasm32, which `make deps` installs). The tests in
-// plugins/scheduling build it themselves, and src/bin_bench.rs natively.
+// Built with rustc alone, no cargo and no crates, into
+// plugins/builtin/wasm/defaultpolicy.wasm by `make plugins` (Debian's rustc 1.63 and
+// libstd-rust-dev-wasm32, which `make deps` installs). The tests in plugins/scheduling
+// build it themselves, and src/bin_bench.rs natively.
 
 pub mod json;
 pub mod policy;
