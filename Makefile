@@ -14,7 +14,8 @@ SYSTEM_PKGS := containerd runc containernetworking-plugins busybox-static
 BENCH_PKGS  := etcd-server
 # rustc and its WebAssembly standard library build the built-in default scheduler
 # policy, which is written in Rust (plugins/defaultpolicy-rs; no cargo, no crates).
-RUST_PKGS   := rustc libstd-rust-dev-wasm32
+# rustc links wasm with rust-lld, a link to lld-14, which is only recommended.
+RUST_PKGS   := rustc libstd-rust-dev-wasm32 lld-14
 
 # First-party plugins in Go, built for WebAssembly and embedded in the binary, and the
 # default policy's Rust module, embedded as defaultpolicy. plugins/defaultpolicy is
