@@ -77,10 +77,9 @@ type instance struct {
 // export is one cached weft_<op> of an instance.
 type export struct {
 	fn api.Function
-	// stack holds the argument and then the results, reused from call to call; nil
-	// if the export does not take exactly one argument, as the ABI says it must.
-	stack   []uint64
-	results int
+	// stack holds the argument and then the result, reused from call to call: Load
+	// refused any weft_ export that is not (i32) -> i64.
+	stack []uint64
 	// labels carries only the op's pprof labels, made for plugin name.
 	labels context.Context
 	name   string
@@ -249,11 +248,7 @@ func (inst *instance) export(p *Plugin, op string) *export {
 		if fn == nil {
 			return nil // not cached: op may come from anywhere
 		}
-		e = &export{fn: fn}
-		def := fn.Definition()
-		if params, results := len(def.ParamTypes()), len(def.ResultTypes()); params == 1 {
-			e.stack, e.results = make([]uint64, max(params, results)), results
-		}
+		e = &export{fn: fn, stack: make([]uint64, 1)}
 		inst.exports[op] = e
 	}
 	if e.labels == nil || e.name != p.Manifest.Name { // the manifest call runs before the name is known
@@ -265,14 +260,11 @@ func (inst *instance) export(p *Plugin, op string) *export {
 
 // call calls the export with one argument.
 func (e *export) call(ctx context.Context, arg uint64) ([]uint64, error) {
-	if e.stack == nil {
-		return e.fn.Call(ctx, arg) // fails, saying why
-	}
 	e.stack[0] = arg
 	if err := e.fn.CallWithStack(ctx, e.stack); err != nil {
 		return nil, err
 	}
-	return e.stack[:e.results], nil
+	return e.stack, nil
 }
 
 // work runs the calls of a trusted instance, one at a time, on one long-lived
