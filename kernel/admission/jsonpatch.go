@@ -10,6 +10,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"weft.dev/weft/kernel/schema"
+	"weft.dev/weft/kernel/ujson"
 )
 
 // A hook's JSON Patch (RFC 6902) is applied to the decoded object, not to its JSON:
@@ -24,11 +25,30 @@ var (
 	errPatchIndex   = errors.New("invalid array index")
 )
 
+// decodePatch decodes a patch's operations as sigs.k8s.io/json decodes them into
+// []map[string]any, by ujson's faster decoder when every operation is an object.
+func decodePatch(patch []byte) ([]map[string]any, error) {
+	if all, ok := ujson.DecodeArray(patch); ok {
+		ops := make([]map[string]any, len(all))
+		for i, op := range all {
+			if ops[i], ok = op.(map[string]any); !ok {
+				break
+			}
+		}
+		if ok {
+			return ops, nil
+		}
+	}
+	var ops []map[string]any
+	err := sigsjson.UnmarshalCaseSensitivePreserveInts(patch, &ops)
+	return ops, err
+}
+
 // applyJSONPatch applies patch to doc, which it changes in place, and returns the
 // result; on error doc may be partly changed and must be discarded.
 func applyJSONPatch(doc map[string]any, patch []byte) (map[string]any, error) {
-	var ops []map[string]any
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(patch, &ops); err != nil {
+	ops, err := decodePatch(patch)
+	if err != nil {
 		return nil, fmt.Errorf("returned a patch that does not decode: %w", err)
 	}
 	var root any = doc

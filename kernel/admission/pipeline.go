@@ -15,7 +15,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	sigsjson "sigs.k8s.io/json"
 
 	"weft.dev/weft/kernel/objects"
 	"weft.dev/weft/kernel/ujson"
@@ -126,8 +125,8 @@ func (p *Pipeline) Mutate(ctx context.Context, a *objects.Attributes) ([]string,
 			body = sent // patched below, decoded: a.Object is left alone if it fails
 		}
 		if len(body) > 0 && a.Object != nil {
-			obj := map[string]any{}
-			if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &obj); err != nil {
+			obj, err := ujson.UnmarshalObject(body)
+			if err != nil {
 				return p.failure(h, fmt.Errorf("returned an object that does not decode: %w", err))
 			}
 			if len(resp.Patch) > 0 {

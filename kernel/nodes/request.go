@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"weft.dev/weft/kernel/objects"
+	"weft.dev/weft/kernel/ujson"
 	"weft.dev/weft/nodelink"
 	"weft.dev/weft/nodelink/nodeapi"
 )
@@ -91,8 +92,10 @@ func (m *Manager) podStatus(ctx context.Context, node string, req *nodeapi.Reque
 	if err != nil {
 		return nil, err
 	}
-	var status map[string]any
-	if err := json.Unmarshal(req.Status, &status); err != nil {
+	// Decoded as the kernel decodes what it stores (integers int64), not by
+	// encoding/json (every number float64).
+	status, err := ujson.UnmarshalObject(req.Status)
+	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("pod status: %v", err))
 	}
 	res, err := m.objects.Mutate(ctx, e, req.Namespace, req.Name, "status", func(cur *unstructured.Unstructured) error {

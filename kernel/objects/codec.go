@@ -7,7 +7,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	sigsjson "sigs.k8s.io/json"
 
 	"weft.dev/weft/kernel/registry"
 	"weft.dev/weft/kernel/ujson"
@@ -28,8 +27,8 @@ func (s *Service) decode(e *registry.Entry, kv store.KV) (*unstructured.Unstruct
 		}
 		raw = plain
 	}
-	obj := map[string]any{}
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &obj); err != nil {
+	obj, err := ujson.UnmarshalObject(raw)
+	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("decode %s: %w", kv.Key, err))
 	}
 	u := &unstructured.Unstructured{Object: obj}

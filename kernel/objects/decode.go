@@ -8,6 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
+
+	"weft.dev/weft/kernel/ujson"
 )
 
 // DecodeBody decodes a request body (JSON, or YAML when isYAML) into an object.
@@ -26,6 +28,10 @@ func DecodeBody(data []byte, isYAML bool) (*unstructured.Unstructured, []string,
 			js = lenient
 		}
 		data = js
+	}
+	if obj, ok := ujson.DecodeObject(data); ok {
+		// No repeated key, so nothing the strict decode below would report.
+		return &unstructured.Unstructured{Object: obj}, problems, nil
 	}
 	obj := map[string]any{}
 	strict, err := sigsjson.UnmarshalStrict(data, &obj, sigsjson.DisallowDuplicateFields)

@@ -8,9 +8,9 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	sigsjson "sigs.k8s.io/json"
 
 	"weft.dev/weft/kernel/registry"
+	"weft.dev/weft/kernel/ujson"
 	"weft.dev/weft/store"
 )
 
@@ -63,8 +63,8 @@ func (s *Service) decodeMeta(kv store.KV) (*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("decode %s: %w", kv.Key, err))
 	}
-	obj := map[string]any{}
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(part, &obj); err != nil {
+	obj, err := ujson.UnmarshalObject(part)
+	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("decode %s: %w", kv.Key, err))
 	}
 	u := &unstructured.Unstructured{Object: obj}

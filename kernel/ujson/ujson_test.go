@@ -3,6 +3,8 @@ package ujson
 import (
 	"encoding/json"
 	"math"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,4 +108,122 @@ func benchObject(b *testing.B) any {
 		b.Fatal(err)
 	}
 	return v
+}
+
+// decodeSame fails unless DecodeObject, when it takes in, decodes it as
+// sigs.k8s.io/json does, value for value and type for type.
+func decodeSame(t *testing.T, in string) (fast bool) {
+	t.Helper()
+	got, ok := DecodeObject([]byte(in))
+	var want map[string]any
+	err := sigsjson.UnmarshalCaseSensitivePreserveInts([]byte(in), &want)
+	if !ok {
+		return false
+	}
+	if err != nil {
+		t.Fatalf("%q: decoded, but sigs.k8s.io/json fails: %v", in, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q:\n got %#v\nwant %#v", in, got, want)
+	}
+	return true
+}
+
+var decodeCases = []struct {
+	in   string
+	fast bool
+}{
+	{`{}`, true},
+	{` {"a":1} `, true},
+	{`{"a":1,"b":-2,"c":0,"d":-0,"e":1.5,"f":1e3,"g":1E-2,"h":-0.0,"i":12345678901234567890,"j":9223372036854775807,"k":-9223372036854775808,"l":9223372036854775808}`, true},
+	{`{"s":"plain","e":"esc\"aped\\\/\b\f\n\r\t","u":"\u00e9\u65e5\ud83d\ude00","lone":"\ud800x","pair-bad":"\ud800\u0041","non-ascii":"héllo ✓"}`, true},
+	{`{"a":[],"b":{},"c":[1,"two",true,false,null,{"d":[[]]}],"n":null}`, true},
+	{"{\"a\"\t:\n[ 1 , 2 ]\r}", true},
+	{`{"metadata":{"name":"x","labels":{"app":"web"}},"spec":{"containers":[{"name":"c","image":"i"}]}}`, true},
+	// Left to the caller's decoder.
+	{`null`, false},
+	{`[1]`, false},
+	{`"s"`, false},
+	{`{"a":1,"a":2}`, false},
+	{`{"a":{"b":1,"b":1}}`, false},
+	{"{\"a\":\"\xff\"}", false},
+	{`{"a":1e400}`, false},
+	{`{"a":01}`, false},
+	{`{"a":1.}`, false},
+	{`{"a":.5}`, false},
+	{`{"a":+1}`, false},
+	{`{"a":1e}`, false},
+	{`{"a":-}`, false},
+	{`{"a":"\x"}`, false},
+	{`{"a":"\u12"}`, false},
+	{"{\"a\":\"tab\there\"}", false},
+	{`{"a":1,}`, false},
+	{`{"a":[1,]}`, false},
+	{`{"a" 1}`, false},
+	{`{a:1}`, false},
+	{`{"a":tru}`, false},
+	{`{"a":1} x`, false},
+	{`{"a":1`, false},
+	{`{"a":"unterminated`, false},
+	{``, false},
+}
+
+func TestDecodeObject(t *testing.T) {
+	for _, c := range decodeCases {
+		if fast := decodeSame(t, c.in); fast != c.fast {
+			t.Errorf("%q: decoded %v, want %v", c.in, fast, c.fast)
+		}
+	}
+	deep := strings.Repeat(`{"a":`, maxDepth) + "1" + strings.Repeat("}", maxDepth)
+	if _, ok := DecodeObject([]byte(deep)); !ok {
+		t.Error("nesting at the limit was not decoded")
+	}
+	deeper := strings.Repeat(`{"a":`, maxDepth+1) + "1" + strings.Repeat("}", maxDepth+1)
+	if _, ok := DecodeObject([]byte(deeper)); ok {
+		t.Error("nesting beyond encoding/json's limit was decoded")
+	}
+	if a, ok := DecodeArray([]byte(`[{"op":"add","path":"/a","value":1}]`)); !ok || len(a) != 1 {
+		t.Errorf("DecodeArray: %v %v", a, ok)
+	}
+}
+
+func FuzzDecodeObject(f *testing.F) {
+	for _, c := range decodeCases {
+		f.Add(c.in)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		decodeSame(t, in)
+		if a, ok := DecodeArray([]byte(in)); ok {
+			var want []any
+			if err := sigsjson.UnmarshalCaseSensitivePreserveInts([]byte(in), &want); err != nil || !reflect.DeepEqual(a, want) {
+				t.Fatalf("%q: DecodeArray %#v, sigs.k8s.io/json %#v (%v)", in, a, want, err)
+			}
+		}
+	})
+}
+
+func BenchmarkDecodeObject(b *testing.B) {
+	raw, err := json.Marshal(benchObject(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("ujson", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := DecodeObject(raw); !ok {
+				b.Fatal("not decoded")
+			}
+		}
+	})
+	b.Run("sigs.k8s.io-json", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var m map[string]any
+			if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
