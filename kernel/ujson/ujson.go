@@ -91,7 +91,17 @@ func (e *encoder) object(m map[string]any) {
 		e.members = append(e.members, member{k, v})
 	}
 	ms := e.members[start:]
-	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.k, b.k) })
+	if len(ms) <= 12 {
+		// Most objects are small: an insertion sort comparing in place beats the
+		// generic sort's calls through a comparison function.
+		for i := 1; i < len(ms); i++ {
+			for j := i; j > 0 && ms[j].k < ms[j-1].k; j-- {
+				ms[j], ms[j-1] = ms[j-1], ms[j]
+			}
+		}
+	} else {
+		slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.k, b.k) })
+	}
 	e.b = append(e.b, '{')
 	for i, kv := range ms {
 		if i > 0 {
