@@ -238,10 +238,8 @@ func (f *fanout) entry(ev *store.Event) (fanEntry, bool, error) {
 		if prev == nil || f.key != nil && en.prevKey == "" {
 			return en, false, nil
 		}
-		prev = prev.DeepCopy() // decoded objects are shared with other readers
-		prev.SetResourceVersion(strconv.FormatInt(ev.KV.ModRevision, 10))
 		var err error
-		if en.obj, err = ujson.Marshal(prev.Object); err != nil {
+		if en.obj, err = encodeForNode(prev.Object, strconv.FormatInt(ev.KV.ModRevision, 10)); err != nil {
 			return en, false, err
 		}
 		return en, true, nil
@@ -258,10 +256,36 @@ func (f *fanout) entry(ev *store.Event) (fanEntry, bool, error) {
 			return en, false, nil
 		}
 	}
-	if en.obj, err = ujson.Marshal(cur.Object); err != nil {
+	if en.obj, err = encodeForNode(cur.Object, ""); err != nil {
 		return en, false, err
 	}
 	return en, true, nil
+}
+
+// encodeForNode encodes an object as nodes receive it: without managedFields, which
+// no node reads and which were a third of a bound pod's bytes, to encode, to send and
+// for the node to decode; and with resourceVersion rv, when given. obj is shared with
+// other readers, so only copies of the maps on the way are changed.
+func encodeForNode(obj map[string]any, rv string) ([]byte, error) {
+	meta, _ := obj["metadata"].(map[string]any)
+	if _, hasMF := meta["managedFields"]; hasMF || rv != "" {
+		m := make(map[string]any, len(meta))
+		for k, v := range meta {
+			if k != "managedFields" {
+				m[k] = v
+			}
+		}
+		if rv != "" {
+			m["resourceVersion"] = rv
+		}
+		o := make(map[string]any, len(obj))
+		for k, v := range obj {
+			o[k] = v
+		}
+		o["metadata"] = m
+		obj = o
+	}
+	return ujson.Marshal(obj)
 }
 
 // eventFor is what a subscriber of key sees of en, if anything: an object entering

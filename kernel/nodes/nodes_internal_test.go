@@ -83,3 +83,28 @@ func TestTolerationSeconds(t *testing.T) {
 		})
 	}
 }
+
+// Nodes get objects without managedFields, and the shared decode they come from is
+// left as it was.
+func TestEncodeForNode(t *testing.T) {
+	shared := map[string]any{"kind": "Pod", "metadata": map[string]any{"name": "p", "resourceVersion": "5",
+		"managedFields": []any{map[string]any{"manager": "m"}}}, "spec": map[string]any{"nodeName": "n"}}
+	for _, c := range []struct {
+		obj  map[string]any
+		rv   string
+		want string
+	}{
+		{shared, "", `{"kind":"Pod","metadata":{"name":"p","resourceVersion":"5"},"spec":{"nodeName":"n"}}`},
+		{shared, "9", `{"kind":"Pod","metadata":{"name":"p","resourceVersion":"9"},"spec":{"nodeName":"n"}}`},
+		{map[string]any{"kind": "Pod", "metadata": map[string]any{"name": "q"}}, "", `{"kind":"Pod","metadata":{"name":"q"}}`},
+		{map[string]any{"kind": "Pod"}, "3", `{"kind":"Pod","metadata":{"resourceVersion":"3"}}`},
+	} {
+		got, err := encodeForNode(c.obj, c.rv)
+		if err != nil || string(got) != c.want {
+			t.Errorf("encodeForNode(%v, %q) = %s, %v; want %s", c.obj, c.rv, got, err, c.want)
+		}
+	}
+	if meta := shared["metadata"].(map[string]any); meta["managedFields"] == nil || meta["resourceVersion"] != "5" {
+		t.Errorf("the shared object was changed: %v", meta)
+	}
+}

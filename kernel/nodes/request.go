@@ -162,7 +162,7 @@ func (m *Manager) list(ctx context.Context, node string, req *nodeapi.Request) (
 		resp := &nodeapi.Response{Items: make([]json.RawMessage, 0, len(list.Items)), Continue: list.GetContinue()}
 		size := 0
 		for i := range list.Items {
-			raw, err := json.Marshal(list.Items[i].Object)
+			raw, err := encodeForNode(list.Items[i].Object, "")
 			if err != nil {
 				return nil, err
 			}
