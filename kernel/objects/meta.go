@@ -37,6 +37,9 @@ func metaOf(e *registry.Entry, u *unstructured.Unstructured) (*metav1.ObjectMeta
 	if !ok {
 		return nil, cannotHandle(e, "metadata must be an object")
 	}
+	if fast, ok := metaFromMap(mm); ok {
+		return fast, nil
+	}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(mm, m); err != nil {
 		return nil, cannotHandle(e, fmt.Sprintf("metadata: %v", err))
 	}
