@@ -104,8 +104,6 @@ type Manager struct {
 	usedCIDRs map[string]bool // pod CIDRs given out, read from the Nodes once (ipamMu)
 	nextCIDR  int             // where the next search for a free CIDR starts (ipamMu)
 
-	kick chan struct{}
-
 	streamsCtx   context.Context
 	closeStreams context.CancelFunc
 	closeOnce    sync.Once
@@ -156,7 +154,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{
 		cfg: cfg, log: cfg.Logger.With("component", "nodes"), objects: cfg.Objects, cidr: cidr,
-		nodes: map[string]*nodeState{}, kick: make(chan struct{}, 1),
+		nodes: map[string]*nodeState{},
 	}
 	m.streamsCtx, m.closeStreams = context.WithCancel(context.Background())
 	m.fanCtx, m.fanStop = context.WithCancel(context.Background())
