@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,8 +42,8 @@ type simCluster struct {
 
 // cpuTime is the CPU time a process has used so far (user and system), from
 // /proc/PID/stat, in the kernel's clock ticks of 10 ms.
-func cpuTime(b *testing.B, p *os.Process) time.Duration {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
+func cpuTime(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -57,15 +59,18 @@ func cpuTime(b *testing.B, p *os.Process) time.Duration {
 	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
-// cpuPerPod reports the server's and weft sim's CPU time per pod since before: a
-// figure that holds on a busy machine, where rates do not.
-func (c *simCluster) cpuPerPod(b *testing.B, before [2]time.Duration, pods int) {
-	b.ReportMetric(float64((cpuTime(b, c.server)-before[0]).Microseconds())/1000/float64(pods), "kernel-cpu-ms/pod")
-	b.ReportMetric(float64((cpuTime(b, c.sim)-before[1]).Microseconds())/1000/float64(pods), "sim-cpu-ms/pod")
+// cpuPerPod reports the server's, weft sim's and this process's (the client-go load
+// generator's) CPU time per pod since before: figures that hold on a busy machine,
+// where rates do not, and that show where the machine's cores went.
+func (c *simCluster) cpuPerPod(b *testing.B, before [3]time.Duration, pods int) {
+	now := c.cpuNow(b)
+	for i, unit := range []string{"kernel-cpu-ms/pod", "sim-cpu-ms/pod", "client-cpu-ms/pod"} {
+		b.ReportMetric(float64((now[i]-before[i]).Microseconds())/1000/float64(pods), unit)
+	}
 }
 
-func (c *simCluster) cpuNow(b *testing.B) [2]time.Duration {
-	return [2]time.Duration{cpuTime(b, c.server), cpuTime(b, c.sim)}
+func (c *simCluster) cpuNow(b *testing.B) [3]time.Duration {
+	return [3]time.Duration{cpuTime(b, c.server.Pid), cpuTime(b, c.sim.Pid), cpuTime(b, os.Getpid())}
 }
 
 // startSimCluster starts the server and weft sim, and waits for every node to be
@@ -299,12 +304,50 @@ func (c *simCluster) backlog(b *testing.B, total int) time.Duration {
 	profiles := dynamic.NewForConfigOrDie(c.cfg).Resource(schema.GroupVersionResource{Group: "weft.dev", Version: "v1alpha1", Resource: "schedulerprofiles"})
 	prof := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "weft.dev/v1alpha1", "kind": "SchedulerProfile",
 		"metadata": map[string]any{"name": profile}, "spec": map[string]any{"policy": "defaultpolicy"}}}
+	cpu := c.cpuNow(b)
+	profiled := profileServer(b, "WEFT_BENCH_BACKLOG_PROFILE")
 	t0 := time.Now()
 	if _, err := profiles.Create(context.Background(), prof, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	bound, _ := l.wait(b, 15*time.Minute)
+	<-profiled
+	// From the profile's creation until every pod runs: the scheduler's and the
+	// nodes' work, without the creates.
+	now := c.cpuNow(b)
+	for i, unit := range []string{"backlog-kernel-cpu-ms/pod", "backlog-sim-cpu-ms/pod"} {
+		b.ReportMetric(float64((now[i]-cpu[i]).Microseconds())/1000/float64(total), unit)
+	}
 	return bound - t0.Sub(l.start)
+}
+
+// profileServer, when the environment variable env names a file and WEFT_BENCH_PPROF
+// the server's pprof address, writes a 10 s CPU profile of the server, starting now,
+// to that file; the channel closes when it is written (at once otherwise).
+func profileServer(b *testing.B, env string) <-chan struct{} {
+	done := make(chan struct{})
+	file, addr := os.Getenv(env), os.Getenv("WEFT_BENCH_PPROF")
+	if file == "" || addr == "" {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=10")
+		if err != nil {
+			b.Logf("%s: %v", env, err)
+			return
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(file, raw, 0o644)
+		}
+		if err != nil {
+			b.Logf("%s: %v", env, err)
+		}
+	}()
+	return done
 }
 
 // BenchmarkSchedulingScale is the scale test: 5000 simulated nodes join and
