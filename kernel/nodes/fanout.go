@@ -263,9 +263,10 @@ func (f *fanout) entry(ev *store.Event) (fanEntry, bool, error) {
 }
 
 // encodeForNode encodes an object as nodes receive it: without managedFields, which
-// no node reads and which were a third of a bound pod's bytes, to encode, to send and
-// for the node to decode; and with resourceVersion rv, when given. obj is shared with
-// other readers, so only copies of the maps on the way are changed.
+// no node reads and which are most of a small pod's bytes once two writers touched
+// it, to encode, to send and for the node to decode; and with resourceVersion rv, when
+// given. obj is shared with other readers, so only copies of the maps on the way are
+// changed.
 func encodeForNode(obj map[string]any, rv string) ([]byte, error) {
 	meta, _ := obj["metadata"].(map[string]any)
 	if _, hasMF := meta["managedFields"]; hasMF || rv != "" {

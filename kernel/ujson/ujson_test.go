@@ -175,7 +175,7 @@ func TestDecodeObject(t *testing.T) {
 		}
 	}
 	deep := strings.Repeat(`{"a":`, maxDepth) + "1" + strings.Repeat("}", maxDepth)
-	if _, ok := DecodeObject([]byte(deep)); !ok {
+	if !decodeSame(t, deep) {
 		t.Error("nesting at the limit was not decoded")
 	}
 	deeper := strings.Repeat(`{"a":`, maxDepth+1) + "1" + strings.Repeat("}", maxDepth+1)
