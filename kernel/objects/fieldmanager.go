@@ -27,6 +27,7 @@ type fieldManagers struct {
 	tc     managedfields.TypeConverter
 	known  map[schema.GroupVersionKind]bool // the kinds tc has types for
 	byKind map[fmKey]*managedfields.FieldManager
+	status map[schema.GroupVersionKind]statusOwnership // for trackStatusFast
 }
 
 type fmKey struct {
@@ -57,6 +58,7 @@ func (f *fieldManagers) get(e *registry.Entry, sub string) (*managedfields.Field
 			return nil, fmt.Errorf("build server-side apply types: %w", err)
 		}
 		f.tc, f.gen, f.known, f.byKind = tc, snap.Generation, known, map[fmKey]*managedfields.FieldManager{}
+		f.status = map[schema.GroupVersionKind]statusOwnership{}
 	}
 	if !f.known[e.GVK()] {
 		// The caller's entry is from a registry that served the kind; this one does
@@ -76,7 +78,19 @@ func (f *fieldManagers) get(e *registry.Entry, sub string) (*managedfields.Field
 		return nil, err
 	}
 	f.byKind[key] = fm
+	if sub == SubStatus {
+		f.status[e.GVK()] = statusOwnership{tc: f.tc, gv: gv.String(), ignore: reset[fieldpath.APIVersion(gv.String())]}
+	}
 	return fm, nil
+}
+
+// statusOwnership returns what trackStatusFast needs for the kind, after a get of its
+// status field manager.
+func (f *fieldManagers) statusOwnership(e *registry.Entry) (statusOwnership, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, ok := f.status[e.GVK()]
+	return o, ok
 }
 
 // trackStatus records the field ownership of a status write. Such a write changes

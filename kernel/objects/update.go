@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -171,7 +172,10 @@ func (s *Service) commitUpdate(ctx context.Context, e *registry.Entry, sub strin
 			return Result{}, managerError(err)
 		}
 		if sub == SubStatus {
-			next = trackStatus(fm, cur, next, managerName(opts.FieldManager, s.agent(ctx)))
+			name := managerName(opts.FieldManager, s.agent(ctx))
+			if o, ok := s.managers.statusOwnership(e); !ok || !trackStatusFast(o, cur, next, name, time.Now()) {
+				next = trackStatus(fm, cur, next, name)
+			}
 		} else {
 			next = trackUpdate(fm, cur, next, managerName(opts.FieldManager, s.agent(ctx)))
 		}
