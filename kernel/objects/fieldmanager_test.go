@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	sigsjson "sigs.k8s.io/json"
 
 	"weft.dev/weft/kernel/registry"
@@ -30,19 +31,26 @@ func podRegistry(t testing.TB) (*registry.Registry, *registry.Entry) {
 	return reg, e
 }
 
+// podFieldManagers returns the pod kind's field managers, for the main resource and
+// for its status.
+func podFieldManagers(t testing.TB) (fms *fieldManagers, e *registry.Entry, main, status *managedfields.FieldManager) {
+	t.Helper()
+	reg, e := podRegistry(t)
+	fms = newFieldManagers(reg)
+	var err error
+	if main, err = fms.get(e, ""); err != nil {
+		t.Fatal(err)
+	}
+	if status, err = fms.get(e, SubStatus); err != nil {
+		t.Fatal(err)
+	}
+	return fms, e, main, status
+}
+
 // trackStatus must own exactly what the full object's field manager owns, for every
 // status write in a pod's life, whoever wrote before.
 func TestTrackStatusMatchesFullObject(t *testing.T) {
-	reg, e := podRegistry(t)
-	fms := newFieldManagers(reg)
-	main, err := fms.get(e, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, err := fms.get(e, SubStatus)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, main, status := podFieldManagers(t)
 	obj := func(s string) *unstructured.Unstructured {
 		var m map[string]any
 		if err := sigsjson.UnmarshalCaseSensitivePreserveInts([]byte(s), &m); err != nil {

@@ -83,17 +83,27 @@ func (o fastManaged) SetManagedFields(entries []metav1.ManagedFieldsEntry) {
 }
 
 func entryFromMap(m map[string]any) (e metav1.ManagedFieldsEntry, ok bool) {
+	if e, ok = entryHeader(m); !ok {
+		return e, false
+	}
+	if f, has := m["fieldsV1"]; has {
+		raw, err := ujson.Marshal(f)
+		if err != nil {
+			return e, false
+		}
+		e.FieldsV1 = &metav1.FieldsV1{Raw: raw}
+	}
+	return e, true
+}
+
+// entryHeader is entryFromMap without encoding fieldsV1, which it only checks is an
+// object.
+func entryHeader(m map[string]any) (e metav1.ManagedFieldsEntry, ok bool) {
 	for k, v := range m {
 		if k == "fieldsV1" {
-			f, isMap := v.(map[string]any)
-			if !isMap {
+			if _, isMap := v.(map[string]any); !isMap {
 				return e, false
 			}
-			raw, err := ujson.Marshal(f)
-			if err != nil {
-				return e, false
-			}
-			e.FieldsV1 = &metav1.FieldsV1{Raw: raw}
 			continue
 		}
 		s, isStr := v.(string)

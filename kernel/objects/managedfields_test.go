@@ -173,16 +173,7 @@ func FuzzParseFieldsV1(f *testing.F) {
 // status write (whole objects; trackStatus halves that again), through
 // Unstructured's managedFields accessors and through the hand-written ones.
 func BenchmarkTrackPodWrites(b *testing.B) {
-	reg, e := podRegistry(b)
-	fms := newFieldManagers(reg)
-	main, err := fms.get(e, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	status, err := fms.get(e, SubStatus)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, _, main, status := podFieldManagers(b)
 	pod := decodeObject(b, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default","uid":"u1","labels":{"app":"web"}},
 		"spec":{"nodeName":"n1","schedulerName":"default-scheduler","restartPolicy":"Always","dnsPolicy":"ClusterFirst","terminationGracePeriodSeconds":30,
 		"containers":[{"name":"c","image":"busybox","imagePullPolicy":"IfNotPresent","terminationMessagePath":"/dev/termination-log","terminationMessagePolicy":"File",

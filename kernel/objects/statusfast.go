@@ -47,7 +47,7 @@ func trackStatusFast(o statusOwnership, cur, next *unstructured.Unstructured, ma
 		if !ok {
 			return false
 		}
-		if entries[i], ok = entryFromMap(m); !ok {
+		if entries[i], ok = entryHeader(m); !ok {
 			return false
 		}
 		e := &entries[i]

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	sigsjson "sigs.k8s.io/json"
 
 	"weft.dev/weft/kernel/ujson"
 )
@@ -50,27 +49,12 @@ func randomStatus(r *rand.Rand) string {
 // entry for entry and in its order, whenever it answers; and it must answer for the
 // first status write after a pod's creation.
 func TestTrackStatusFastMatchesFieldManager(t *testing.T) {
-	reg, e := podRegistry(t)
-	fms := newFieldManagers(reg)
-	main, err := fms.get(e, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, err := fms.get(e, SubStatus)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fms, e, main, status := podFieldManagers(t)
 	o, ok := fms.statusOwnership(e)
 	if !ok {
 		t.Fatal("no status ownership after the status field manager was built")
 	}
-	obj := func(s string) *unstructured.Unstructured {
-		var m map[string]any
-		if err := sigsjson.UnmarshalCaseSensitivePreserveInts([]byte(s), &m); err != nil {
-			t.Fatalf("%v: %s", err, s)
-		}
-		return &unstructured.Unstructured{Object: m}
-	}
+	obj := func(s string) *unstructured.Unstructured { return decodeObject(t, s) }
 	const head = `"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default","uid":"u1","labels":{"app":"web"}}`
 	const spec = `"spec":{"nodeName":"n1","containers":[{"name":"c","image":"busybox"},{"name":"d","image":"busybox"}]}`
 	r := rand.New(rand.NewPCG(7, 8))
@@ -133,11 +117,7 @@ func entriesJSON(t *testing.T, u *unstructured.Unstructured, writer string) stri
 
 // The cases the fast path must leave to the field manager.
 func TestTrackStatusFastDeclines(t *testing.T) {
-	reg, e := podRegistry(t)
-	fms := newFieldManagers(reg)
-	if _, err := fms.get(e, SubStatus); err != nil {
-		t.Fatal(err)
-	}
+	fms, e, _, _ := podFieldManagers(t)
 	o, _ := fms.statusOwnership(e)
 	entry := func(manager, op, sub, tm, fields string) string {
 		return fmt.Sprintf(`{"manager":%q,"operation":%q,"apiVersion":"v1","time":%q,"fieldsType":"FieldsV1","fieldsV1":%s%s}`,
@@ -145,12 +125,7 @@ func TestTrackStatusFastDeclines(t *testing.T) {
 	}
 	spec := `{"f:spec":{"f:nodeName":{}}}`
 	pod := func(entries ...string) *unstructured.Unstructured {
-		var m map[string]any
-		s := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","managedFields":[` + strings.Join(entries, ",") + `]},"status":{"phase":"Pending"}}`
-		if err := sigsjson.UnmarshalCaseSensitivePreserveInts([]byte(s), &m); err != nil {
-			t.Fatal(err)
-		}
-		return &unstructured.Unstructured{Object: m}
+		return decodeObject(t, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","managedFields":[`+strings.Join(entries, ",")+`]},"status":{"phase":"Pending"}}`)
 	}
 	many := make([]string, 10)
 	for i := range many {
@@ -184,23 +159,11 @@ func TestTrackStatusFastDeclines(t *testing.T) {
 // creator owns only spec and metadata: through the field manager, and by
 // trackStatusFast.
 func BenchmarkFirstStatusWrite(b *testing.B) {
-	reg, e := podRegistry(b)
-	fms := newFieldManagers(reg)
-	main, err := fms.get(e, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	status, err := fms.get(e, SubStatus)
-	if err != nil {
-		b.Fatal(err)
-	}
+	fms, e, main, status := podFieldManagers(b)
 	o, _ := fms.statusOwnership(e)
-	var created map[string]any
-	if err := sigsjson.UnmarshalCaseSensitivePreserveInts([]byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default","uid":"u1","labels":{"app":"web"}},
-"spec":{"nodeName":"n1","containers":[{"name":"c","image":"busybox","resources":{"requests":{"cpu":"100m"}}}]},"status":{"phase":"Pending","qosClass":"Burstable"}}`), &created); err != nil {
-		b.Fatal(err)
-	}
-	cur := main.UpdateNoErrors(&unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Pod"}}, &unstructured.Unstructured{Object: created}, "kubectl-create").(*unstructured.Unstructured)
+	created := decodeObject(b, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default","uid":"u1","labels":{"app":"web"}},
+"spec":{"nodeName":"n1","containers":[{"name":"c","image":"busybox","resources":{"requests":{"cpu":"100m"}}}]},"status":{"phase":"Pending","qosClass":"Burstable"}}`)
+	cur := main.UpdateNoErrors(decodeObject(b, `{"apiVersion":"v1","kind":"Pod"}`), created, "kubectl-create").(*unstructured.Unstructured)
 	next := cur.DeepCopy()
 	next.Object["status"] = map[string]any{"phase": "Running", "qosClass": "Burstable", "podIP": "10.0.0.9", "podIPs": []any{map[string]any{"ip": "10.0.0.9"}},
 		"conditions":        []any{map[string]any{"type": "Ready", "status": "True", "lastTransitionTime": "2026-11-21T10:00:00Z"}},
