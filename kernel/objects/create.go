@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -108,7 +109,10 @@ func (s *Service) createPrepared(ctx context.Context, e *registry.Entry, obj *un
 		if err != nil {
 			return Result{Warnings: warnings}, managerError(err)
 		}
-		obj = trackUpdate(fm, newObject(e), obj, managerName(opts.FieldManager, s.agent(ctx)))
+		name := managerName(opts.FieldManager, s.agent(ctx))
+		if o, ok := s.managers.createOwnership(e); !ok || !trackCreateFast(o, obj, name, time.Now()) {
+			obj = trackUpdate(fm, newObject(e), obj, name)
+		}
 	}
 
 	for attempt := 0; ; attempt++ {

@@ -28,6 +28,7 @@ type fieldManagers struct {
 	known  map[schema.GroupVersionKind]bool // the kinds tc has types for
 	byKind map[fmKey]*managedfields.FieldManager
 	status map[schema.GroupVersionKind]statusOwnership // for trackStatusFast
+	create map[schema.GroupVersionKind]createOwnership // for trackCreateFast
 }
 
 type fmKey struct {
@@ -59,6 +60,7 @@ func (f *fieldManagers) get(e *registry.Entry, sub string) (*managedfields.Field
 		}
 		f.tc, f.gen, f.known, f.byKind = tc, snap.Generation, known, map[fmKey]*managedfields.FieldManager{}
 		f.status = map[schema.GroupVersionKind]statusOwnership{}
+		f.create = map[schema.GroupVersionKind]createOwnership{}
 	}
 	if !f.known[e.GVK()] {
 		// The caller's entry is from a registry that served the kind; this one does
@@ -78,10 +80,29 @@ func (f *fieldManagers) get(e *registry.Entry, sub string) (*managedfields.Field
 		return nil, err
 	}
 	f.byKind[key] = fm
-	if sub == SubStatus {
-		f.status[e.GVK()] = statusOwnership{tc: f.tc, gv: gv.String(), ignore: reset[fieldpath.APIVersion(gv.String())]}
+	if s, root, ok := wschema.ApplyType(f.tc, e.GVK()); ok {
+		walk := fieldWalker{s}
+		switch sub {
+		case "":
+			f.create[e.GVK()] = createOwnership{walk: walk, root: root, gv: gv.String(), dropStatus: e.Status}
+		case SubStatus:
+			if a, ok := s.Resolve(root); ok && a.Map != nil {
+				if st, ok := a.Map.FindField("status"); ok {
+					f.status[e.GVK()] = statusOwnership{walk: walk, status: st.Type, gv: gv.String()}
+				}
+			}
+		}
 	}
 	return fm, nil
+}
+
+// createOwnership returns what trackCreateFast needs for the kind, after a get of its
+// main field manager.
+func (f *fieldManagers) createOwnership(e *registry.Entry) (createOwnership, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, ok := f.create[e.GVK()]
+	return o, ok
 }
 
 // statusOwnership returns what trackStatusFast needs for the kind, after a get of its

@@ -7,16 +7,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/managedfields"
-	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
-	"sigs.k8s.io/structured-merge-diff/v6/typed"
+	smdschema "sigs.k8s.io/structured-merge-diff/v6/schema"
 )
 
 // statusOwnership is what trackStatusFast needs of a kind's status endpoint.
 type statusOwnership struct {
-	tc     managedfields.TypeConverter
+	walk   fieldWalker
+	status smdschema.TypeRef // the type of the object's status
 	gv     string
-	ignore fieldpath.Filter // everything but status, as the endpoint's field manager ignores it
 }
 
 // trackStatusFast records a status write's ownership, when no manager owns a field of
@@ -69,48 +67,29 @@ func trackStatusFast(o statusOwnership, cur, next *unstructured.Unstructured, ma
 			return false // not in the field manager's order, which it would restore
 		}
 	}
-	slim := func(u *unstructured.Unstructured) runtime.Object {
-		meta, _ := u.Object["metadata"].(map[string]any)
-		m := make(map[string]any, len(meta))
-		for k, v := range meta {
-			if k != "managedFields" {
-				m[k] = v
-			}
+	// The status endpoint's field manager ignores every field but status (and
+	// apiVersion and kind, which a write cannot change), so status alone is compared.
+	if cur.Object["apiVersion"] != next.Object["apiVersion"] || cur.Object["kind"] != next.Object["kind"] {
+		return false
+	}
+	var fields map[string]any
+	if rhs, ok := next.Object["status"]; ok {
+		lhs, hasL := cur.Object["status"]
+		n, ok := o.walk.diff(o.status, lhs, hasL, rhs)
+		if !ok {
+			return false
 		}
-		obj := map[string]any{"apiVersion": u.Object["apiVersion"], "kind": u.Object["kind"], "metadata": m}
-		if st, ok := u.Object["status"]; ok {
-			obj["status"] = st
+		if n != nil {
+			fields = map[string]any{"f:status": n}
 		}
-		return &unstructured.Unstructured{Object: obj}
 	}
-	lt, err := o.tc.ObjectToTyped(slim(cur), typed.AllowDuplicates)
-	if err != nil {
-		return false
-	}
-	rt, err := o.tc.ObjectToTyped(slim(next), typed.AllowDuplicates)
-	if err != nil {
-		return false
-	}
-	cmp, err := lt.Compare(rt)
-	if err != nil {
-		return false
-	}
-	set := o.ignore.Filter(cmp.Modified.Union(cmp.Added))
 	kept := make([]any, len(items))
 	for i, x := range items {
 		kept[i] = runtime.DeepCopyJSONValue(x) // cur is shared with other readers
 	}
-	if set.Empty() {
+	if fields == nil {
 		nextMeta["managedFields"] = kept
 		return true
-	}
-	raw, err := set.ToJSON()
-	if err != nil {
-		return false
-	}
-	fields, ok := parseFieldsV1(raw)
-	if !ok {
-		return false
 	}
 	// Placed as the field manager sorts what it encodes (managedBefore).
 	mine := metav1.ManagedFieldsEntry{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: o.gv, Time: &metav1.Time{Time: now}, Subresource: SubStatus}

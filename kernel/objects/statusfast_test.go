@@ -34,13 +34,18 @@ func randomStatus(r *rand.Rand) string {
 		var cs []string
 		for _, c := range []string{"c", "d"} {
 			if r.IntN(3) > 0 {
-				cs = append(cs, fmt.Sprintf(`{"name":%q,"ready":%v,"restartCount":%d,"image":"busybox","imageID":""}`, c, r.IntN(2) == 0, r.IntN(2)))
+				state := []string{`{}`, `{"waiting":{"reason":"ContainerCreating"}}`, `{"running":{"startedAt":"2026-11-21T10:00:00Z"}}`,
+					`{"running":{"startedAt":"2026-11-21T10:00:01Z"}}`}[r.IntN(4)]
+				cs = append(cs, fmt.Sprintf(`{"name":%q,"ready":%v,"restartCount":%d,"image":"busybox","imageID":"","state":%s}`, c, r.IntN(2) == 0, r.IntN(2), state))
 			}
 		}
 		parts = append(parts, `"containerStatuses":[`+strings.Join(cs, ",")+`]`)
 	}
 	if r.IntN(2) == 0 {
 		parts = append(parts, `"qosClass":"BestEffort"`)
+	}
+	if r.IntN(2) == 0 {
+		parts = append(parts, fmt.Sprintf(`"hostIP":"192.168.0.%d","hostIPs":[{"ip":"192.168.0.%d"}],"startTime":"2026-11-21T10:00:0%dZ"`, r.IntN(2), r.IntN(2), r.IntN(2)))
 	}
 	return "{" + strings.Join(parts, ",") + "}"
 }

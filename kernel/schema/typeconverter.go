@@ -158,3 +158,15 @@ func modelName(gvk schema.GroupVersionKind) string {
 	}
 	return group + "." + gvk.Version + "." + gvk.Kind
 }
+
+// ApplyType returns the structured-merge-diff schema and type of gvk's objects in a
+// type converter made by NewTypeConverter, for code that walks objects the way the
+// field manager does; false for any other converter or kind.
+func ApplyType(tc managedfields.TypeConverter, gvk schema.GroupVersionKind) (*smdschema.Schema, smdschema.TypeRef, bool) {
+	c, ok := tc.(*typeConverter)
+	if !ok || c.types[gvk] == nil {
+		return nil, smdschema.TypeRef{}, false
+	}
+	t := c.types[gvk]
+	return t.Schema, t.TypeRef, true
+}
