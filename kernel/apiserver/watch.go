@@ -77,6 +77,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, e *registry.Entry
 	first := true
 	for ev := range wi.ResultChan() {
 		var obj any = ev.Object
+		var whole *unstructured.Unstructured // sent as stored
 		if st, ok := ev.Object.(*metav1.Status); ok {
 			st.Kind, st.APIVersion = "Status", "v1"
 		}
@@ -101,16 +102,25 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, e *registry.Entry
 			case "PartialObjectMetadata":
 				obj = partialMetadata(u, out.metaVersion)
 			default:
-				obj = u.Object
+				obj, whole = u.Object, u
 			}
 		}
 		// One line of the stream: {"type":...,"object":...}.
 		buf = append(buf[:0], `{"type":`...)
 		buf, _ = ujson.Append(buf, string(ev.Type))
 		buf = append(buf, `,"object":`...)
-		line, err := ujson.Append(buf, obj)
-		if err != nil {
-			return
+		var line []byte
+		spliced := false
+		if whole != nil {
+			// The stored bytes, with the resourceVersion put back, are the encoding.
+			if raw := s.objects.StoredJSON(whole); raw != nil {
+				line, spliced = ujson.AppendWithResourceVersion(buf, raw, whole.GetResourceVersion(), false)
+			}
+		}
+		if !spliced {
+			if line, err = ujson.Append(buf, obj); err != nil {
+				return
+			}
 		}
 		buf = append(line, '}', '\n')
 		if _, err := w.Write(buf); err != nil {

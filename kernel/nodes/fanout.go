@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -34,6 +36,8 @@ type fanout struct {
 	prefix string
 	// key names the node an object version concerns; nil means every node.
 	key func(*unstructured.Unstructured) string
+	// sealed: the kind's stored values are encrypted, not JSON to splice.
+	sealed bool
 	// bookmarkEvery is how often the fanout looks for subscribers that need a
 	// bookmark: one whose resume point the ring will soon evict, or that has been sent
 	// nothing for bookmarkAge, so that compaction does not overtake it either.
@@ -56,6 +60,23 @@ type fanout struct {
 	// keys remembers each stored object's key, so that an update need not decode its
 	// previous version to learn which node it leaves.
 	keys map[string]string
+
+	echoMu sync.Mutex
+	echoes map[echoKey]echo // see expectEcho
+}
+
+// echoKey is a write expected on top of a stored version: the object's store key and
+// that version's revision.
+type echoKey struct {
+	key  string
+	base int64
+}
+
+// echo is a node's own write: the node, and the status it wrote.
+type echo struct {
+	node   string
+	status any
+	at     time.Time
 }
 
 // fanEntry is one dispatched change, as every subscriber of its keys sees it.
@@ -66,6 +87,9 @@ type fanEntry struct {
 	created bool
 	deleted bool
 	obj     []byte // JSON with resourceVersion set
+	// echo is the node that made this version and knows it (expectEcho): it is not
+	// sent the event, but a replay from the ring still carries it.
+	echo string
 }
 
 // fanSub is one node's watch. Its queue grows only while its node is behind, so
@@ -101,7 +125,122 @@ func newFanout(log *slog.Logger, st store.Interface, prefix string, dec func(sto
 		subBuffer:     fanSubBuffer,
 		subs:          map[string]map[*fanSub]struct{}{},
 		keys:          map[string]string{},
+		echoes:        map[echoKey]echo{},
 	}
+}
+
+// expectEcho says that node is writing status on the version base of the object at
+// key. If the next version of that object is exactly base with that status (apart from
+// managedFields, which nodes are not sent), node is not sent its event: the node
+// advances its own copy (nodeapi.OpPodStatus), and a node's pod watch would otherwise
+// carry back every status it writes, a third of what a pod's life sends it. Anything
+// else, a write by someone else on base included, is sent as usual.
+//
+// The event is judged by its content, not by which write made it, so an expectation
+// can be left to the fanout: it is used up by the next version of the object, which
+// may come after the write's handler has returned. The handler withdraws it only when
+// no version will follow (the write failed or changed nothing); the rest expire.
+func (f *fanout) expectEcho(key string, base int64, node string, status any) {
+	now := time.Now()
+	f.echoMu.Lock()
+	defer f.echoMu.Unlock()
+	if len(f.echoes) >= echoSweepAt {
+		for k, e := range f.echoes {
+			if now.Sub(e.at) > echoTTL {
+				delete(f.echoes, k)
+			}
+		}
+	}
+	f.echoes[echoKey{key, base}] = echo{node: node, status: status, at: now}
+}
+
+// withdrawEcho withdraws an expectation of node's.
+func (f *fanout) withdrawEcho(key string, base int64, node string) {
+	k := echoKey{key, base}
+	f.echoMu.Lock()
+	if e, ok := f.echoes[k]; ok && e.node == node {
+		delete(f.echoes, k)
+	}
+	f.echoMu.Unlock()
+}
+
+// Expectations whose version never came (the object was deleted, the fanout
+// restarted) are dropped after echoTTL, looked for once there are echoSweepAt.
+const (
+	echoTTL     = time.Minute
+	echoSweepAt = 1024
+)
+
+// echoOf is the node whose expected write made cur out of prev, or "".
+func (f *fanout) echoOf(key string, prevKV *store.KV, cur *unstructured.Unstructured, node string) string {
+	f.echoMu.Lock()
+	e, ok := f.echoes[echoKey{key, prevKV.ModRevision}]
+	if ok {
+		delete(f.echoes, echoKey{key, prevKV.ModRevision}) // base has one successor
+	}
+	f.echoMu.Unlock()
+	if !ok || e.node != node {
+		return ""
+	}
+	prev, err := f.dec(*prevKV)
+	if err != nil || !sameButStatus(prev.Object, cur.Object, e.status) {
+		return ""
+	}
+	return node
+}
+
+// sameButStatus reports whether cur is prev with status replaced by status, apart
+// from what every write changes (resourceVersion) and what nodes are not sent
+// (managedFields).
+func sameButStatus(prev, cur map[string]any, status any) bool {
+	if _, ok := cur["status"]; !ok {
+		return false
+	}
+	for k, cv := range cur {
+		pv, ok := prev[k]
+		switch {
+		case k == "status":
+			if !reflect.DeepEqual(cv, status) {
+				return false
+			}
+		case !ok:
+			return false
+		case k == "metadata":
+			pm, _ := pv.(map[string]any)
+			cm, _ := cv.(map[string]any)
+			if pm == nil || cm == nil || !sameIgnoring(pm, cm, "managedFields", "resourceVersion") {
+				return false
+			}
+		default:
+			if !reflect.DeepEqual(pv, cv) {
+				return false
+			}
+		}
+	}
+	for k := range prev {
+		if _, ok := cur[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// sameIgnoring reports whether a and b are equal but for the members ignored.
+func sameIgnoring(a, b map[string]any, ignored ...string) bool {
+	for k, bv := range b {
+		if slices.Contains(ignored, k) {
+			continue
+		}
+		if av, ok := a[k]; !ok || !reflect.DeepEqual(av, bv) {
+			return false
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok && !slices.Contains(ignored, k) {
+			return false
+		}
+	}
+	return true
 }
 
 // start begins dispatching from the current revision. The first store watch is
@@ -239,7 +378,7 @@ func (f *fanout) entry(ev *store.Event) (fanEntry, bool, error) {
 			return en, false, nil
 		}
 		var err error
-		if en.obj, err = encodeForNode(prev.Object, strconv.FormatInt(ev.KV.ModRevision, 10)); err != nil {
+		if en.obj, err = f.encode(ev.PrevKV.Value, prev, ev.KV.ModRevision); err != nil {
 			return en, false, err
 		}
 		return en, true, nil
@@ -255,11 +394,27 @@ func (f *fanout) entry(ev *store.Event) (fanEntry, bool, error) {
 		if en.curKey == "" && en.prevKey == "" {
 			return en, false, nil
 		}
+		if !en.created && ev.PrevKV != nil && en.curKey != "" && en.curKey == en.prevKey {
+			en.echo = f.echoOf(k, ev.PrevKV, cur, en.curKey)
+		}
 	}
-	if en.obj, err = encodeForNode(cur.Object, ""); err != nil {
+	if en.obj, err = f.encode(ev.KV.Value, cur, ev.KV.ModRevision); err != nil {
 		return en, false, err
 	}
 	return en, true, nil
+}
+
+// encode is encodeForNode of the stored value raw, decoded as u, at revision rev:
+// the stored bytes with the revision spliced in and managedFields cut out, when they
+// are plain JSON, which is the same bytes for a fraction of the work.
+func (f *fanout) encode(raw []byte, u *unstructured.Unstructured, rev int64) ([]byte, error) {
+	rv := strconv.FormatInt(rev, 10)
+	if !f.sealed {
+		if b, ok := ujson.AppendWithResourceVersion(nil, raw, rv, true); ok {
+			return b, nil
+		}
+	}
+	return encodeForNode(u.Object, rv)
 }
 
 // encodeForNode encodes an object as nodes receive it: without managedFields, which
@@ -325,6 +480,9 @@ func (f *fanout) publish(entries []fanEntry, rev int64) {
 }
 
 func (f *fanout) deliverLocked(en *fanEntry, key string) {
+	if en.echo != "" && en.echo == key {
+		return
+	}
 	for s := range f.subs[key] {
 		if en.rev <= s.skip {
 			continue

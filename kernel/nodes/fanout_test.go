@@ -371,3 +371,94 @@ func TestBookmarkOnlyWhenNeeded(t *testing.T) {
 		t.Fatalf("a subscriber about to fall out of the ring got %v, want a bookmark at %d", fresh.queue, f.rev)
 	}
 }
+
+// TestFanoutLeavesOutEchoes: a node is not sent the version its own expected status
+// write made, and is sent everything else: a write by someone else on the version it
+// named, a status the store holds otherwise than written, a write after withdrawal,
+// and the echo itself on a replay from the ring.
+func TestFanoutLeavesOutEchoes(t *testing.T) {
+	st := fanStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := newFanout(slog.New(slog.DiscardHandler), st, fanPrefix, fanDecode, nodeNameKey)
+	if err := f.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	from := st.CurrentRevision()
+	n1, other := &seen{}, &seen{}
+	for node, s := range map[string]*seen{"n1": n1, "n2": other} {
+		sub, err := f.subscribe(node, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = f.serve(ctx, sub, s.send) }()
+	}
+	pod := func(status string, labels string) []byte {
+		return []byte(`{"metadata":{"name":"p","labels":{` + labels + `}},"spec":{"nodeName":"n1"}` + status + `}`)
+	}
+	status := func(phase string) map[string]any { return map[string]any{"phase": phase} }
+	key := fanPrefix + "p"
+	created, err := st.Create(ctx, key, pod("", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	want = append(want, fmt.Sprintf("%d ADDED p", created.ModRevision))
+
+	// The node's own write on the version it named: left out.
+	f.expectEcho(key, created.ModRevision, "n1", status("Pending"))
+	own, _ := st.Update(ctx, key, pod(`,"status":{"phase":"Pending"}`, ""), created.ModRevision)
+	// Someone else's write on the version the node named: sent.
+	f.expectEcho(key, own.ModRevision, "n1", status("Running"))
+	label, _ := st.Update(ctx, key, pod(`,"status":{"phase":"Pending"}`, `"a":"b"`), own.ModRevision)
+	want = append(want, fmt.Sprintf("%d MODIFIED p", label.ModRevision))
+	// The node's write then lands on that one, which it did not name: sent.
+	running, _ := st.Update(ctx, key, pod(`,"status":{"phase":"Running"}`, `"a":"b"`), label.ModRevision)
+	want = append(want, fmt.Sprintf("%d MODIFIED p", running.ModRevision))
+	// Stored otherwise than written (a field pruned): sent.
+	f.expectEcho(key, running.ModRevision, "n1", map[string]any{"phase": "Running", "extra": "x"})
+	pruned, _ := st.Update(ctx, key, pod(`,"status":{"phase":"Running"}`, `"a":"b"`), running.ModRevision)
+	want = append(want, fmt.Sprintf("%d MODIFIED p", pruned.ModRevision))
+	// Withdrawn before the write: sent.
+	f.expectEcho(key, pruned.ModRevision, "n1", status("Succeeded"))
+	f.withdrawEcho(key, pruned.ModRevision, "n1")
+	late, _ := st.Update(ctx, key, pod(`,"status":{"phase":"Succeeded"}`, `"a":"b"`), pruned.ModRevision)
+	want = append(want, fmt.Sprintf("%d MODIFIED p", late.ModRevision))
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, last := n1.get()
+		if last >= uint64(late.ModRevision) {
+			if !slices.Equal(got, want) {
+				t.Fatalf("n1 saw %v, want %v", got, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("n1 saw %v by revision %d, want %v", got, last, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got, _ := other.get(); len(got) != 0 {
+		t.Fatalf("n2 saw %v", got)
+	}
+
+	// A replay carries the echo: a reconnecting node cannot tell what it had applied.
+	replay := &seen{}
+	sub, err := f.subscribe("n1", from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = f.serve(ctx, sub, replay.send) }()
+	want = slices.Insert(want, 1, fmt.Sprintf("%d MODIFIED p", own.ModRevision))
+	for {
+		got, _ := replay.get()
+		if slices.Equal(got, want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replay saw %v, want %v", got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"weft.dev/weft/kernel/objects"
 	"weft.dev/weft/kernel/ujson"
@@ -98,6 +100,28 @@ func (m *Manager) podStatus(ctx context.Context, node string, req *nodeapi.Reque
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("pod status: %v", err))
 	}
+	var echoes *fanout
+	key, base := e.Key(req.Namespace, req.Name), int64(req.Base)
+	if req.Base != 0 && req.Base <= math.MaxInt64 {
+		m.fanMu.Lock()
+		echoes = m.fanouts[nodeapi.KindPods]
+		m.fanMu.Unlock()
+		// The status the write will store: nulls where the schema has none pruned,
+		// as the write path prunes them. A node holds its status typed, so nulls and
+		// absent fields are the same to it, and its copy is the version it would be
+		// sent. A status from which more would be pruned, or where the schema would
+		// default something, is left to the event.
+		if echoes != nil && !e.Structural.DefaultsUnder("status") {
+			norm := map[string]any{"status": runtime.DeepCopyJSONValue(status)}
+			if len(e.Structural.Prune(norm)) == 0 {
+				echoes.expectEcho(key, base, node, norm["status"])
+			} else {
+				echoes = nil
+			}
+		} else {
+			echoes = nil
+		}
+	}
 	res, err := m.objects.Mutate(ctx, e, req.Namespace, req.Name, "status", func(cur *unstructured.Unstructured) error {
 		if n, _, _ := unstructured.NestedString(cur.Object, "spec", "nodeName"); n != node {
 			return apierrors.NewForbidden(gr("pods"), req.Name, fmt.Errorf("pod %s/%s is not bound to node %q", req.Namespace, req.Name, node))
@@ -108,12 +132,18 @@ func (m *Manager) podStatus(ctx context.Context, node string, req *nodeapi.Reque
 		cur.Object["status"] = status
 		return nil
 	}, objects.WriteOptions{FieldManager: "weft-agent"})
+	rv := uint64(0)
+	if err == nil {
+		rv, _ = strconv.ParseUint(res.Object.GetResourceVersion(), 10, 64)
+	}
+	if echoes != nil && (err != nil || rv == req.Base) {
+		echoes.withdrawEcho(key, base, node) // no version follows base from this write
+	}
 	if err != nil {
 		return nil, err
 	}
 	// Not the pod: encoding it was a tenth of a status write's cost, and no node
 	// reads it back.
-	rv, _ := strconv.ParseUint(res.Object.GetResourceVersion(), 10, 64)
 	return &nodeapi.Response{Revision: rv}, nil
 }
 

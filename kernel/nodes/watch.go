@@ -150,6 +150,7 @@ func (m *Manager) fanoutFor(kind string, e *registry.Entry) (*fanout, error) {
 	}
 	dec := func(kv store.KV) (*unstructured.Unstructured, error) { return m.objects.DecodeShared(e, kv) }
 	f := newFanout(m.log.With("kind", kind), m.objects.Store(), e.ListPrefix(""), dec, key)
+	f.sealed = e.EncryptAtRest
 	if err := f.start(m.fanCtx); err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func (s *Service) DecodeMeta(e *registry.Entry, kv store.KV) (*unstructured.Unst
 	}
 	u, err := s.decodeMeta(kv)
 	if err == nil {
-		s.shared.put(sharedKey{kv.Key, kv.ModRevision}, e.Prefix, 0, nil)
+		s.shared.put(sharedKey{kv.Key, kv.ModRevision}, e.Prefix, 0, nil, nil)
 	}
 	return u, err
 }

@@ -206,7 +206,7 @@ func TestDecodeMetaSharesWhatIsReadAgain(t *testing.T) {
 	forget := func() {
 		for i := range 4 {
 			rev++
-			s.shared.put(sharedKey{"/fill/" + strconv.Itoa(i), rev}, "/fill/", sharedBudget/4, &unstructured.Unstructured{})
+			s.shared.put(sharedKey{"/fill/" + strconv.Itoa(i), rev}, "/fill/", sharedBudget/4, &unstructured.Unstructured{}, nil)
 		}
 	}
 	for i := 0; s.shared.reuse[events.Prefix] >= reuseScale/2 || i == 0; i++ {

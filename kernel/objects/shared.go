@@ -29,6 +29,8 @@ type sharedDecodes struct {
 	// whether its versions were read again before they left the window; DecodeMeta
 	// shares whole the versions of kinds at half or more.
 	reuse map[string]int
+	// byObject finds the version a shared object was decoded from (StoredJSON).
+	byObject map[*unstructured.Unstructured]*sharedValue
 }
 
 type sharedKey struct {
@@ -43,6 +45,8 @@ type sharedValue struct {
 	kind   string
 	size   int
 	reused bool
+	// json is the stored value when it is plain JSON (not sealed), else nil.
+	json []byte
 }
 
 const reuseScale = 1024
@@ -75,22 +79,25 @@ func (c *sharedDecodes) getForMeta(k sharedKey, kind string) (u *unstructured.Un
 	return nil, !ok || score >= reuseScale/2
 }
 
-// put shares u; a nil u records a read of metadata alone.
-func (c *sharedDecodes) put(k sharedKey, kind string, size int, u *unstructured.Unstructured) {
+// put shares u, decoded from the plain JSON raw (nil if it was sealed); a nil u
+// records a read of metadata alone.
+func (c *sharedDecodes) put(k sharedKey, kind string, size int, u *unstructured.Unstructured, raw []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.byKey == nil {
 		c.byKey = map[sharedKey]*sharedValue{}
 		c.reuse = map[string]int{}
+		c.byObject = map[*unstructured.Unstructured]*sharedValue{}
 	}
 	if u == nil {
-		size = metaReadSize + len(k.key)
+		size, raw = metaReadSize+len(k.key), nil
 	}
 	if v, ok := c.byKey[k]; ok {
 		if v.u == nil && u != nil {
 			v.reused = true
 			if size <= sharedBudget/4 {
-				v.u = u
+				v.u, v.json = u, raw
+				c.byObject[u] = v
 				c.bytes += size - v.size
 				v.size = size
 				c.trim(0)
@@ -102,9 +109,23 @@ func (c *sharedDecodes) put(k sharedKey, kind string, size int, u *unstructured.
 		return
 	}
 	c.trim(size)
-	c.byKey[k] = &sharedValue{u: u, kind: kind, size: size}
+	v := &sharedValue{u: u, kind: kind, size: size, json: raw}
+	c.byKey[k] = v
+	if u != nil {
+		c.byObject[u] = v
+	}
 	c.order = append(c.order, k)
 	c.bytes += size
+}
+
+// storedJSON is the plain stored JSON u was decoded from, while u is shared.
+func (c *sharedDecodes) storedJSON(u *unstructured.Unstructured) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v := c.byObject[u]; v != nil {
+		return v.json
+	}
+	return nil
 }
 
 // trim evicts the oldest versions until size more bytes fit.
@@ -115,6 +136,9 @@ func (c *sharedDecodes) trim(size int) {
 		c.head++
 		v := c.byKey[old]
 		delete(c.byKey, old)
+		if v.u != nil {
+			delete(c.byObject, v.u)
+		}
 		c.bytes -= v.size
 		// Kinds start as if always read again, which sharing assumed before.
 		score, ok := c.reuse[v.kind]
@@ -145,8 +169,26 @@ func (s *Service) DecodeShared(e *registry.Entry, kv store.KV) (*unstructured.Un
 	if err != nil {
 		return nil, err
 	}
-	s.shared.put(k, e.Prefix, len(kv.Key)+len(kv.Value), u)
+	var raw []byte
+	if plainJSON(e, kv.Value) {
+		raw = kv.Value
+	}
+	s.shared.put(k, e.Prefix, len(kv.Key)+len(kv.Value), u, raw)
 	return u, nil
+}
+
+// StoredJSON returns the JSON a shared decode (DecodeShared) was decoded from, which
+// is what Marshal writes for it without its resourceVersion (stored values do not
+// hold it; ujson.AppendWithResourceVersion puts it back), while the decode is still
+// shared and its kind is stored unsealed; nil otherwise. Encoding a version for a
+// watcher was a decode's worth of work for what the store already holds.
+func (s *Service) StoredJSON(u *unstructured.Unstructured) []byte {
+	return s.shared.storedJSON(u)
+}
+
+// plainJSON reports whether a stored value of e is JSON, not sealed.
+func plainJSON(e *registry.Entry, v []byte) bool {
+	return !e.EncryptAtRest && len(v) > 0 && v[0] == '{'
 }
 
 // withResourceVersion returns u at another resourceVersion without touching u, which

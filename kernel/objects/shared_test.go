@@ -30,6 +30,18 @@ func TestDecodeShared(t *testing.T) {
 	if b, _ := s.DecodeShared(e, kv("a", 6, 10)); b == a1 || b.GetResourceVersion() != "6" {
 		t.Fatalf("another version shared: %v", b.GetResourceVersion())
 	}
+	// The stored JSON of a shared decode, for encoding it again; none for an object
+	// that is not one, or for a kind stored sealed.
+	if raw := s.StoredJSON(a1); string(raw) != string(kv("a", 5, 10).Value) {
+		t.Fatalf("stored JSON of a shared decode: %q", raw)
+	}
+	if raw := s.StoredJSON(a1.DeepCopy()); raw != nil {
+		t.Fatalf("stored JSON of a copy: %q", raw)
+	}
+	sealed := &registry.Entry{Kind: registry.Kind{EncryptAtRest: true}}
+	if !plainJSON(e, kv("a", 5, 10).Value) || plainJSON(sealed, kv("a", 5, 10).Value) || plainJSON(e, []byte("k1:...")) {
+		t.Fatal("plainJSON")
+	}
 
 	// A delete event carries the delete's revision without touching the shared object.
 	ev := store.Event{Type: store.EventDelete, KV: store.KV{Key: "/core/pods/ns/a", ModRevision: 9}, PrevKV: ptr(kv("a", 5, 10))}
@@ -57,6 +69,9 @@ func TestDecodeShared(t *testing.T) {
 	}
 	if s.shared.bytes > sharedBudget {
 		t.Fatalf("%d bytes kept, budget %d", s.shared.bytes, sharedBudget)
+	}
+	if s.StoredJSON(a1) != nil || len(s.shared.byObject) != len(s.shared.byKey) {
+		t.Fatalf("an evicted version's JSON kept: %d objects, %d versions", len(s.shared.byObject), len(s.shared.byKey))
 	}
 }
 

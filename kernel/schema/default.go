@@ -51,3 +51,10 @@ func applyDefaults(x any, n *node) {
 		}
 	}
 }
+
+// DefaultsUnder reports whether the object's property prop has a default, or holds
+// a field that has one.
+func (s *Structural) DefaultsUnder(prop string) bool {
+	n := s.root.props[prop]
+	return n != nil && (n.hasDefault || n.defaultsBelow)
+}

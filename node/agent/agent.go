@@ -82,6 +82,7 @@ type Stats struct {
 	Resumes       int64 // watches started from a cached revision
 	StatusReports int64
 	PodUpdates    int64
+	PodEvents     int64 // pod watch events applied
 }
 
 // Agent is a running node agent.
@@ -102,6 +103,7 @@ type Agent struct {
 	resumes      atomic.Int64
 	reports      atomic.Int64
 	updates      atomic.Int64
+	podEvents    atomic.Int64
 }
 
 // Run runs a node agent until ctx ends.
@@ -159,7 +161,7 @@ func (a *Agent) Node() *corev1.Node { return a.node.Load() }
 
 // Stats reports counters.
 func (a *Agent) Stats() Stats {
-	return Stats{Lists: a.lists.Load(), Resumes: a.resumes.Load(), StatusReports: a.reports.Load(), PodUpdates: a.updates.Load()}
+	return Stats{Lists: a.lists.Load(), Resumes: a.resumes.Load(), StatusReports: a.reports.Load(), PodUpdates: a.updates.Load(), PodEvents: a.podEvents.Load()}
 }
 
 // Run connects to the kernel, registers the node, and serves until ctx ends.
@@ -368,11 +370,16 @@ func (a *Agent) updateLoop(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		req := nodeapi.Request{Op: nodeapi.OpPodStatus, Namespace: p.Namespace, Name: p.Name, UID: p.UID, Status: raw}
-		err = retrying(ctx, func() error { _, err := a.request(ctx, req); return err })
+		base := a.cache.podRevision(p.Namespace, p.Name, p.UID)
+		req := nodeapi.Request{Op: nodeapi.OpPodStatus, Namespace: p.Namespace, Name: p.Name, UID: p.UID, Status: raw, Base: base}
+		var resp *nodeapi.Response
+		err = retrying(ctx, func() error { resp, err = a.request(ctx, req); return err })
 		switch {
 		case err == nil:
 			a.updates.Add(1)
+			if base != 0 && resp.Revision != 0 {
+				a.advance(ctx, p, base, resp.Revision)
+			}
 		case apierrors.IsNotFound(err), apierrors.IsConflict(err), apierrors.IsForbidden(err):
 			// Gone or replaced: the watch tells the manager to forget it.
 		case ctx.Err() != nil:

@@ -323,7 +323,12 @@ func TestAgentAgainstKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	running := pods.get("web").DeepCopy()
-	running.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.0.5", HostIP: "127.0.0.1"}
+	// As a pod manager reports it: typed, so the zero lastProbeTime goes as null,
+	// which the kernel does not store.
+	running.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.0.5", HostIP: "127.0.0.1",
+		Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}},
+		ContainerStatuses: []corev1.ContainerStatus{{Name: "main", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}}
+	events := ag.a.Stats().PodEvents
 	pods.updates <- agent.Update{Pod: running}
 	waitFor(t, 10*time.Second, "pod status in the API", func() (bool, error) {
 		p, err := cs.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
@@ -331,6 +336,30 @@ func TestAgentAgainstKernel(t *testing.T) {
 	})
 	if pods.get("elsewhere") != nil {
 		t.Fatal("a pod of another node reached this node")
+	}
+	// The version the status write made is not sent back: the agent advanced its own
+	// copy. A label added next arrives as the one event after the write.
+	stored, err := cs.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the written version at the manager", func() (bool, error) {
+		p := pods.get("web")
+		return p != nil && p.ResourceVersion == stored.ResourceVersion && p.Status.PodIP == "10.244.0.5", nil
+	})
+	stored.Labels = map[string]string{"seen": "yes"}
+	if _, err := cs.CoreV1().Pods("default").Update(ctx, stored, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the label at the manager", func() (bool, error) {
+		p := pods.get("web")
+		return p != nil && p.Labels["seen"] == "yes", nil
+	})
+	if n := ag.a.Stats().PodEvents - events; n != 1 {
+		t.Errorf("%d pod events after the status write, want 1 (the label's): the write's own version came back", n)
+	}
+	if p := pods.get("web"); p.Status.Phase != corev1.PodRunning || p.Status.PodIP != "10.244.0.5" {
+		t.Errorf("the manager's pod lost the written status: %+v", p.Status)
 	}
 
 	t.Run("kubectl", func(t *testing.T) { kubectlLogsExec(t, c) })

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -351,6 +352,38 @@ func (a *Agent) watch(ctx context.Context, kind string) error {
 }
 
 // apply applies one watch event to the cache and tells the pod manager.
+// podRevision is the resourceVersion of the cached pod ns/name of that UID, or 0.
+func (c *cache) podRevision(ns, name string, uid types.UID) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pods[key(ns, name)]
+	if p == nil || p.UID != uid {
+		return 0
+	}
+	rv, _ := strconv.ParseUint(p.ResourceVersion, 10, 64)
+	return rv
+}
+
+// advance records a pod's status write, made on the cached version base, as the
+// version rev it made: the kernel does not send a node the versions its own status
+// writes make (nodeapi.OpPodStatus). A cache that moved past base already holds it.
+func (a *Agent) advance(ctx context.Context, p *corev1.Pod, base, rev uint64) {
+	c := a.cache
+	k := key(p.Namespace, p.Name)
+	c.mu.Lock()
+	cur := c.pods[k]
+	if cur == nil || cur.UID != p.UID || cur.ResourceVersion != strconv.FormatUint(base, 10) {
+		c.mu.Unlock()
+		return
+	}
+	next := *cur // cached pods are replaced, never changed in place
+	next.Status = *p.Status.DeepCopy()
+	next.ResourceVersion = strconv.FormatUint(rev, 10)
+	c.pods[k], c.dirty = &next, true
+	c.mu.Unlock()
+	a.pods.Sync(ctx, next.DeepCopy())
+}
+
 func (a *Agent) apply(ctx context.Context, kind string, ev nodelink.Event) error {
 	c := a.cache
 	if ev.Type == nodelink.Bookmark {
@@ -361,6 +394,7 @@ func (a *Agent) apply(ctx context.Context, kind string, ev nodelink.Event) error
 	}
 	switch kind {
 	case nodeapi.KindPods:
+		a.podEvents.Add(1)
 		var p corev1.Pod
 		if err := json.Unmarshal(ev.Object, &p); err != nil {
 			return fmt.Errorf("agent: pod event: %w", err)

@@ -40,7 +40,12 @@ const (
 	OpNodeStatus = "nodeStatus"
 	// OpPodStatus replaces the status of the pod Namespace/Name (UID must match) with
 	// Status, a corev1.PodStatus. The response's Revision is the pod's new
-	// resourceVersion.
+	// resourceVersion. Base, when set, is the resourceVersion of the node's copy of the
+	// pod: the kernel then leaves out of the node's pod watch the version this write
+	// makes, if that version is exactly the node's copy at Base with Status (apart from
+	// managedFields, which nodes are not sent). The node, whose copy is still at Base
+	// when the response comes, sets Status on it and its resourceVersion to Revision
+	// itself; should the event come anyway, it is that same version.
 	OpPodStatus = "podStatus"
 	// OpPodDelete deletes the pod Namespace/Name (UID must match) for good, with grace
 	// 0, once the node has stopped everything of it: it must be terminating or
@@ -63,6 +68,8 @@ type Request struct {
 	Name      string          `json:"name,omitempty"`
 	UID       types.UID       `json:"uid,omitempty"`
 	Status    json.RawMessage `json:"status,omitempty"`
+	// Base is the resourceVersion of the node's copy of the object (OpPodStatus).
+	Base uint64 `json:"base,omitempty"`
 	// Labels and Taints of a nodeStatus request are given to a Node when it is
 	// created, as kubelet's --node-labels and --register-with-taints are.
 	Labels   map[string]string `json:"labels,omitempty"`
