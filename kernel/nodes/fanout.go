@@ -61,8 +61,9 @@ type fanout struct {
 	// previous version to learn which node it leaves.
 	keys map[string]string
 
-	echoMu sync.Mutex
-	echoes map[echoKey]echo // see expectEcho
+	echoMu    sync.Mutex
+	echoes    map[echoKey]echo // see expectEcho
+	echoSwept time.Time
 }
 
 // echoKey is a write expected on top of a stored version: the object's store key and
@@ -144,7 +145,8 @@ func (f *fanout) expectEcho(key string, base int64, node string, status any) {
 	now := time.Now()
 	f.echoMu.Lock()
 	defer f.echoMu.Unlock()
-	if len(f.echoes) >= echoSweepAt {
+	if len(f.echoes) >= echoSweepAt && now.Sub(f.echoSwept) > echoTTL/4 {
+		f.echoSwept = now
 		for k, e := range f.echoes {
 			if now.Sub(e.at) > echoTTL {
 				delete(f.echoes, k)
@@ -165,7 +167,8 @@ func (f *fanout) withdrawEcho(key string, base int64, node string) {
 }
 
 // Expectations whose version never came (the object was deleted, the fanout
-// restarted) are dropped after echoTTL, looked for once there are echoSweepAt.
+// restarted) are dropped after echoTTL, looked for once there are echoSweepAt, at
+// most every quarter of it.
 const (
 	echoTTL     = time.Minute
 	echoSweepAt = 1024
