@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"weft.dev/weft/kernel/registry"
+	wschema "weft.dev/weft/kernel/schema"
 	"weft.dev/weft/plugins/core/schemas"
 )
 
@@ -152,7 +153,7 @@ func TestTrackCreateFastMatchesFieldManager(t *testing.T) {
 				t.Fatalf("%s case %d: %s\nfield manager: %s\nfast:          %s", e.Kind.Kind, i, raw, w, g)
 			}
 			delete(got.Object["metadata"].(map[string]any), "managedFields")
-			if !jsonEqual(got.Object, obj.Object) {
+			if !wschema.JSONEqual(got.Object, obj.Object) {
 				t.Fatalf("%s case %d: the fast path changed the object beyond managedFields", e.Kind.Kind, i)
 			}
 		}
@@ -203,26 +204,8 @@ func TestTrackCreateFastDeclines(t *testing.T) {
 		if trackCreateFast(o, obj, "m", time.Now()) {
 			t.Errorf("%s: the fast path answered", c.name)
 		}
-		if !jsonEqual(before.Object, obj.Object) {
+		if !wschema.JSONEqual(before.Object, obj.Object) {
 			t.Errorf("%s: the object changed though the fast path declined", c.name)
-		}
-	}
-}
-
-// The walk's value equality is structured-merge-diff's.
-func TestJSONEqual(t *testing.T) {
-	for _, c := range []struct {
-		a, b any
-		want bool
-	}{
-		{int64(1), float64(1), true}, {int64(1), int(1), true}, {float64(1.5), float64(1.5), true},
-		{int64(1), "1", false}, {nil, nil, true}, {nil, map[string]any{}, false},
-		{map[string]any{"a": int64(1)}, map[string]any{"a": float64(1)}, true},
-		{map[string]any{"a": nil}, map[string]any{}, false},
-		{[]any{"a", "b"}, []any{"b", "a"}, false}, {[]any{}, []any{}, true}, {true, true, true}, {true, "true", false},
-	} {
-		if got := jsonEqual(c.a, c.b); got != c.want {
-			t.Errorf("jsonEqual(%#v, %#v) = %v, want %v", c.a, c.b, got, c.want)
 		}
 	}
 }

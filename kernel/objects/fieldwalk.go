@@ -1,12 +1,13 @@
 package objects
 
 import (
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 
 	smdschema "sigs.k8s.io/structured-merge-diff/v6/schema"
+
+	wschema "weft.dev/weft/kernel/schema"
 )
 
 // fieldWalker finds the fields a write adds or changes, over a kind's apply schema:
@@ -170,7 +171,7 @@ func member(out map[string]any, hasL bool) map[string]any {
 
 // leafChange is a leaf's node: a member if it is new or its value changed.
 func leafChange(lhs any, hasL bool, rhs any) map[string]any {
-	if hasL && jsonEqual(lhs, rhs) {
+	if hasL && wschema.JSONEqual(lhs, rhs) {
 		return nil
 	}
 	return map[string]any{}
@@ -286,79 +287,4 @@ func plainKey(s string, inJSON bool) bool {
 		}
 	}
 	return true
-}
-
-// jsonEqual is structured-merge-diff's value equality: a float equals a number of
-// the same value, integers compare as integers whatever their Go type, maps by their
-// entries, lists item by item.
-func jsonEqual(a, b any) bool {
-	ai, aInt := integer(a)
-	bi, bInt := integer(b)
-	af, aFloat := a.(float64)
-	bf, bFloat := b.(float64)
-	switch {
-	case aFloat || bFloat:
-		if !aFloat {
-			if !aInt {
-				return false
-			}
-			af = float64(ai)
-		}
-		if !bFloat {
-			if !bInt {
-				return false
-			}
-			bf = float64(bi)
-		}
-		return af == bf
-	case aInt || bInt:
-		return aInt && bInt && ai == bi
-	}
-	switch x := a.(type) {
-	case nil:
-		return b == nil
-	case string:
-		y, ok := b.(string)
-		return ok && x == y
-	case bool:
-		y, ok := b.(bool)
-		return ok && x == y
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, xv := range x {
-			yv, ok := y[k]
-			if !ok || !jsonEqual(xv, yv) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !jsonEqual(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	}
-	return reflect.DeepEqual(a, b)
-}
-
-// integer is v as an int64, for the integer types objects hold.
-func integer(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int64:
-		return x, true
-	case int:
-		return int64(x), true
-	case int32:
-		return int64(x), true
-	}
-	return 0, false
 }
