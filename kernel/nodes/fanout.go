@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	wschema "weft.dev/weft/kernel/schema"
 	"weft.dev/weft/kernel/ujson"
 	"weft.dev/weft/nodelink"
 	"weft.dev/weft/store"
@@ -203,7 +203,7 @@ func sameButStatus(prev, cur map[string]any, status any) bool {
 		pv, ok := prev[k]
 		switch {
 		case k == "status":
-			if !reflect.DeepEqual(cv, status) {
+			if !wschema.JSONEqual(cv, status) {
 				return false
 			}
 		case !ok:
@@ -215,7 +215,7 @@ func sameButStatus(prev, cur map[string]any, status any) bool {
 				return false
 			}
 		default:
-			if !reflect.DeepEqual(pv, cv) {
+			if !wschema.JSONEqual(pv, cv) {
 				return false
 			}
 		}
@@ -234,7 +234,7 @@ func sameIgnoring(a, b map[string]any, ignored ...string) bool {
 		if slices.Contains(ignored, k) {
 			continue
 		}
-		if av, ok := a[k]; !ok || !reflect.DeepEqual(av, bv) {
+		if av, ok := a[k]; !ok || !wschema.JSONEqual(av, bv) {
 			return false
 		}
 	}

@@ -462,3 +462,27 @@ func TestFanoutLeavesOutEchoes(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// BenchmarkSameButStatus is the fanout's check that a pod's new version is its node's
+// own status write, on a small pod as the scheduling benchmarks make them.
+func BenchmarkSameButStatus(b *testing.B) {
+	pod := func(status string) map[string]any {
+		var m map[string]any
+		raw := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default","uid":"u","labels":{"app":"bench"},"creationTimestamp":"2026-11-22T00:00:00Z"},
+			"spec":{"nodeName":"n1","schedulerName":"default-scheduler","restartPolicy":"Always","dnsPolicy":"ClusterFirst","terminationGracePeriodSeconds":30,
+			"containers":[{"name":"c","image":"busybox","imagePullPolicy":"IfNotPresent","resources":{"requests":{"cpu":"100m"}}}]},"status":` + status + `}`
+		if err := json.Unmarshal([]byte(raw), &m); err != nil {
+			b.Fatal(err)
+		}
+		return m
+	}
+	const running = `{"phase":"Running","podIP":"10.0.0.9","conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-11-22T00:00:01Z"}],
+		"containerStatuses":[{"name":"c","ready":true,"restartCount":0,"image":"busybox","imageID":"sim://busybox","state":{"running":{"startedAt":"2026-11-22T00:00:01Z"}}}]}`
+	prev, cur := pod(`{"phase":"Pending"}`), pod(running)
+	status := pod(running)["status"]
+	for b.Loop() {
+		if !sameButStatus(prev, cur, status) {
+			b.Fatal("not the same")
+		}
+	}
+}
