@@ -69,8 +69,12 @@ func trackStatusFast(o statusOwnership, cur, next *unstructured.Unstructured, ma
 	}
 	// The status endpoint's field manager ignores every field but status (and
 	// apiVersion and kind, which a write cannot change), so status alone is compared.
-	if cur.Object["apiVersion"] != next.Object["apiVersion"] || cur.Object["kind"] != next.Object["kind"] {
-		return false
+	for _, k := range []string{"apiVersion", "kind"} {
+		c, ok1 := cur.Object[k].(string)
+		n, ok2 := next.Object[k].(string)
+		if !ok1 || !ok2 || c != n {
+			return false
+		}
 	}
 	var fields map[string]any
 	if rhs, ok := next.Object["status"]; ok {

@@ -188,3 +188,17 @@ func BenchmarkFirstStatusWrite(b *testing.B) {
 		}
 	})
 }
+
+// An apiVersion that is not a string is declined, not compared (maps do not compare).
+func TestTrackStatusFastOddAPIVersion(t *testing.T) {
+	fms, e, main, _ := podFieldManagers(t)
+	o, _ := fms.statusOwnership(e)
+	cur := main.UpdateNoErrors(decodeObject(t, `{"apiVersion":"v1","kind":"Pod"}`),
+		decodeObject(t, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},"spec":{"containers":[{"name":"c","image":"i"}]}}`), "kubectl").(*unstructured.Unstructured)
+	cur.Object["apiVersion"] = map[string]any{"odd": true}
+	next := cur.DeepCopy()
+	next.Object["status"] = map[string]any{"phase": "Running"}
+	if trackStatusFast(o, cur, next, "weft-agent", time.Now()) {
+		t.Fatal("answered for an apiVersion that is a map")
+	}
+}
