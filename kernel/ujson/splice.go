@@ -10,10 +10,10 @@ import "bytes"
 // them with it.
 //
 // obj must be valid JSON without repeated keys, as Marshal's output is: only the
-// structure on the way to metadata's members is checked. It reports false, having appended nothing,
-// for anything but such an object: whitespace, no metadata object, a resourceVersion
-// already there, or a metadata key whose JSON has an escape, whose order Marshal's
-// sort would not show in its bytes.
+// structure up to the end of metadata is checked, and what follows is copied. It
+// reports false, having appended nothing, for anything else up to there: whitespace,
+// no metadata object, a resourceVersion already there, or a metadata key whose JSON
+// has an escape, whose order Marshal's sort would not show in its bytes.
 func AppendWithResourceVersion(dst, obj []byte, rv string, dropManagedFields bool) ([]byte, bool) {
 	metaStart, metaEnd := -1, -1
 	if len(obj) < 2 || obj[0] != '{' {

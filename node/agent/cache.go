@@ -351,7 +351,6 @@ func (a *Agent) watch(ctx context.Context, kind string) error {
 	return nil
 }
 
-// apply applies one watch event to the cache and tells the pod manager.
 // podRevision is the resourceVersion of the cached pod ns/name of that UID, or 0.
 func (c *cache) podRevision(ns, name string, uid types.UID) uint64 {
 	c.mu.Lock()
@@ -384,6 +383,7 @@ func (a *Agent) advance(ctx context.Context, p *corev1.Pod, base, rev uint64) {
 	a.pods.Sync(ctx, next.DeepCopy())
 }
 
+// apply applies one watch event to the cache and tells the pod manager.
 func (a *Agent) apply(ctx context.Context, kind string, ev nodelink.Event) error {
 	c := a.cache
 	if ev.Type == nodelink.Bookmark {
