@@ -75,6 +75,21 @@ func (s *seen) send(ev nodelink.Event) error {
 	return nil
 }
 
+// await waits until s has seen exactly want, failing at deadline.
+func (s *seen) await(t *testing.T, who string, want []string, deadline time.Time) {
+	t.Helper()
+	for {
+		got, _ := s.get()
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s saw %v, want %v", who, got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (s *seen) get() ([]string, uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -313,16 +328,7 @@ func TestFanoutRingAndBroadcast(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, s := range []*seen{a, b} {
-		for {
-			got, _ := s.get()
-			if slices.Equal(got, want) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("saw %v, want %v", got, want)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		s.await(t, "a subscriber", want, deadline)
 	}
 
 	// Push the first revisions out of the ring.
@@ -451,16 +457,7 @@ func TestFanoutLeavesOutEchoes(t *testing.T) {
 	}
 	go func() { _ = f.serve(ctx, sub, replay.send) }()
 	want = slices.Insert(want, 1, fmt.Sprintf("%d MODIFIED p", own.ModRevision))
-	for {
-		got, _ := replay.get()
-		if slices.Equal(got, want) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the replay saw %v, want %v", got, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	replay.await(t, "the replay", want, deadline)
 }
 
 // BenchmarkSameButStatus is the fanout's check that a pod's new version is its node's
