@@ -382,7 +382,7 @@ func (w *podWorker) refresh(ctx context.Context, pod *corev1.Pod) {
 		w.mu.Unlock()
 		switch st.State {
 		case runtime.StateExited:
-			w.setExited(c, w.terminatedFrom(pod, c, st))
+			w.setExited(c, w.terminatedFrom(ctx, pod, c, st))
 		case runtime.StateRunning:
 			spec := containerSpec(pod, c.name)
 			if c.probeCancel == nil && spec != nil && w.terminal == "" && pod.DeletionTimestamp == nil {
@@ -424,7 +424,7 @@ func (w *podWorker) setExited(c *ctrState, term *corev1.ContainerStateTerminated
 }
 
 // terminatedFrom turns an exited instance into its API state.
-func (w *podWorker) terminatedFrom(pod *corev1.Pod, c *ctrState, st runtime.Status) *corev1.ContainerStateTerminated {
+func (w *podWorker) terminatedFrom(ctx context.Context, pod *corev1.Pod, c *ctrState, st runtime.Status) *corev1.ContainerStateTerminated {
 	t := &corev1.ContainerStateTerminated{
 		ExitCode:    int32(st.ExitCode),
 		StartedAt:   metav1.NewTime(st.StartedAt.Truncate(time.Second)),
@@ -434,10 +434,15 @@ func (w *podWorker) terminatedFrom(pod *corev1.Pod, c *ctrState, st runtime.Stat
 	oom := w.m.oomKilled(st.ID)
 	if !oom && st.ExitCode == 137 {
 		if spec := containerSpec(pod, c.name); spec != nil && !spec.Resources.Limits.Memory().IsZero() {
-			// The OOM event and the exit event travel separately, and on a busy
-			// machine the first can trail by more than 100 ms; wait for it a little,
-			// only for a SIGKILLed container that had a memory limit.
-			for deadline := time.Now().Add(2 * time.Second); !oom && time.Now().Before(deadline); {
+			// The OOM event travels apart from the exit and can trail it by seconds
+			// on a busy machine, so ask the cgroup's counter first. The event still
+			// counts: the shim may be unable to read its cgroup.
+			n, err := w.m.rt.OOMKills(ctx, st.ID)
+			if err != nil {
+				w.log().Debug("oom counter", "container", c.name, "err", err)
+			}
+			oom = n > 0
+			for deadline := time.Now().Add(2 * time.Second); !oom && err != nil && time.Now().Before(deadline); {
 				time.Sleep(50 * time.Millisecond)
 				oom = w.m.oomKilled(st.ID)
 			}

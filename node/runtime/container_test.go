@@ -250,3 +250,30 @@ func containsField(list, name string) bool {
 	}
 	return false
 }
+
+// TestOOMKills: the cgroup's OOM kill counter answers for an exited container, and
+// says zero for one that exited on its own.
+func TestOOMKills(t *testing.T) {
+	e := newEnv(t)
+	e.run(t, runtime.Spec{
+		ID: "oom", Command: []string{"sh", "-c"}, Args: []string{"dd if=/dev/zero of=/dev/null bs=64M count=1"},
+		Limits: runtime.Limits{MemoryLimit: 16 << 20},
+	})
+	e.run(t, runtime.Spec{ID: "calm", Command: []string{"sh", "-c"}, Args: []string{"exit 137"},
+		Limits: runtime.Limits{MemoryLimit: 16 << 20}})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for id, want := range map[string]bool{"oom": true, "calm": false} {
+		st := e.waitState(t, id, runtime.StateExited)
+		n, err := e.rt.OOMKills(ctx, id)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if (n > 0) != want || st.ExitCode != 137 {
+			t.Errorf("%s: exit %d, %d OOM kills; want killed=%v", id, st.ExitCode, n, want)
+		}
+	}
+	if _, err := e.rt.OOMKills(ctx, "absent"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("absent container: %v", err)
+	}
+}
