@@ -96,32 +96,9 @@ func (c *Cache) Apply(ev FeedEvent) error {
 		return nil
 	}
 	kc := c.kind(ev.Kind)
-	o := &Object{Kind: kc.gvk}
-	if mk := c.types[ev.Kind]; mk == nil {
-		// A copy: ev.Object aliases the whole feed buffer.
-		o.Raw = bytes.Clone(ev.Object)
-	} else {
-		v := mk()
-		if err := c.decode(ev.Object, v); err != nil {
-			return fmt.Errorf("sdk: feed: %s: %w", ev.Kind, err)
-		}
-		o.Value = v
-		if m, ok := v.(Metadata); ok {
-			o.Meta = *m.ObjectMeta()
-		}
-	}
-	if o.Meta.Name == "" {
-		r := NewJSONReader(ev.Object)
-		r.Object(func(k []byte) {
-			if string(k) == "metadata" {
-				r.ObjectMeta(&o.Meta)
-			} else {
-				r.Skip()
-			}
-		})
-		if err := r.End(); err != nil {
-			return fmt.Errorf("sdk: feed: %s: %w", ev.Kind, err)
-		}
+	o, err := c.Decode(kc.gvk, ev.Object)
+	if err != nil {
+		return fmt.Errorf("sdk: feed: %w", err)
 	}
 	k := key(o.Meta.Namespace, o.Meta.Name)
 	if old := kc.objs[k]; old != nil {
@@ -147,6 +124,40 @@ func (c *Cache) Apply(ev FeedEvent) error {
 		c.observe(ev.Type, o)
 	}
 	return nil
+}
+
+// Decode decodes an object of kind k as the cache decodes what it is fed, without
+// keeping it: into the kind's registered type, or as a copy of raw for a kind without
+// one.
+func (c *Cache) Decode(k GVK, raw []byte) (*Object, error) {
+	o := &Object{Kind: k}
+	if mk := c.types[k]; mk == nil {
+		// A copy: raw may alias the whole feed buffer.
+		o.Raw = bytes.Clone(raw)
+	} else {
+		v := mk()
+		if err := c.decode(raw, v); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		o.Value = v
+		if m, ok := v.(Metadata); ok {
+			o.Meta = *m.ObjectMeta()
+		}
+	}
+	if o.Meta.Name == "" {
+		r := NewJSONReader(raw)
+		r.Object(func(key []byte) {
+			if string(key) == "metadata" {
+				r.ObjectMeta(&o.Meta)
+			} else {
+				r.Skip()
+			}
+		})
+		if err := r.End(); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return o, nil
 }
 
 // decode decodes a fed object into v, with its DecodeJSON if it has one.

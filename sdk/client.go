@@ -77,6 +77,17 @@ func (c *Client) Get(r Resource, namespace, name string, into any) error {
 	return json.Unmarshal(raw, into)
 }
 
+// Fresh reads an object of kind k from the kernel rather than the cache, decoded as
+// the cache decodes what it is fed (Cache.Decode). Controllers use it before acting
+// on an object the host feeds only in part (FieldSet.ControlledOnly).
+func (c *Client) Fresh(r Resource, k GVK, namespace, name string) (*Object, error) {
+	raw, err := c.host.Call(OpGet, r.req(namespace, name))
+	if err != nil {
+		return nil, err
+	}
+	return c.cache.Decode(k, raw)
+}
+
 // List reads a list from the kernel into into (a struct with an Items field, or a map).
 func (c *Client) List(r Resource, namespace string, opts ListOptions, into any) error {
 	req := r.req(namespace, "")

@@ -113,6 +113,15 @@ type Controller struct {
 type FieldSet struct {
 	Kind  GVK      `json:"kind"`
 	Paths []string `json:"paths"`
+	// ControlledOnly, for a kind the controller owns, feeds Paths only for objects an
+	// object of its primary kind controls. Any other object is fed as its metadata
+	// alone, less resourceVersion: enough to find orphans to adopt, which the
+	// controller reads afresh (Client.Fresh) before judging them by more. Changes to
+	// such objects that leave that metadata as it was queue no reconcile and are not
+	// fed at all, so the plugin does not pay for every pod in the cluster. It applies
+	// when every controller of the plugin that names the kind sets it, and the kind is
+	// none's primary.
+	ControlledOnly bool `json:"controlledOnly,omitempty"`
 }
 
 // AdmissionHook declares an admission hook, with webhook semantics.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +92,70 @@ func TestDeploymentLifecycle(t *testing.T) {
 	})
 }
 
-// readyPods stands in for nodes: it marks every pod Running and Ready.
+// TestReplicaSetAdoptsOrphans: the apps plugin is fed only the metadata of pods no
+// ReplicaSet controls (sdk.FieldSet.ControlledOnly), so an orphan's start never
+// reaches it. It still adopts the running orphans that match, counts them ready
+// once they are its own, leaves a failed one alone, as kube's ReplicaSet controller
+// does, and releases a pod relabelled away.
+func TestReplicaSetAdoptsOrphans(t *testing.T) {
+	kerneltest.Kubectl(t)
+	s := startServer(t, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go readyPods(ctx, t, s.kubeconfig)
+
+	get := func(args ...string) string {
+		out, _ := s.kubectlErr(append([]string{"get"}, args...)...)
+		return out
+	}
+	for _, name := range []string{"orphan-a", "orphan-b", "failed"} {
+		pod := fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":%q,"labels":{"app":"adopt"}},
+			"spec":{"containers":[{"name":"c","image":"localhost/busybox:latest"}]}}`, name)
+		if out, err := s.kubectlIn(pod, "apply", "-f", "-"); err != nil {
+			t.Fatalf("apply %s: %v\n%s", name, err, out)
+		}
+	}
+	waitFor(t, "orphans running", func() (string, bool) {
+		out := get("pods", "-l", "app=adopt", "-o", "jsonpath={.items[*].status.phase}")
+		return out, out == "Running Running Running"
+	})
+	s.kubectl("patch", "pod", "failed", "--subresource=status", "--type=merge", "-p", `{"status":{"phase":"Failed"}}`)
+
+	rs := `{"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"adopt"},"spec":{"replicas":3,
+		"selector":{"matchLabels":{"app":"adopt"}},"template":{"metadata":{"labels":{"app":"adopt"}},
+		"spec":{"containers":[{"name":"c","image":"localhost/busybox:latest"}]}}}}`
+	if out, err := s.kubectlIn(rs, "apply", "-f", "-"); err != nil {
+		t.Fatalf("apply rs: %v\n%s", err, out)
+	}
+	waitFor(t, "3 ready replicas", func() (string, bool) {
+		out := get("rs", "adopt", "-o", "jsonpath={.status.replicas} {.status.readyReplicas}")
+		return out, out == "3 3"
+	})
+	owner := func(pod string) string {
+		return get("pod", pod, "-o", "jsonpath={.metadata.ownerReferences[*].name}")
+	}
+	for pod, want := range map[string]string{"orphan-a": "adopt", "orphan-b": "adopt", "failed": ""} {
+		if got := owner(pod); got != want {
+			t.Errorf("%s is owned by %q, want %q", pod, got, want)
+		}
+	}
+	if out := get("pods", "-l", "app=adopt", "--no-headers"); len(strings.Split(out, "\n")) != 4 {
+		t.Errorf("want 3 replicas (two adopted) and the failed pod:\n%s", out)
+	}
+
+	s.kubectl("label", "pod", "orphan-a", "app=away", "--overwrite")
+	waitFor(t, "release and replacement", func() (string, bool) {
+		out := owner("orphan-a") + "|" + get("rs", "adopt", "-o", "jsonpath={.status.replicas} {.status.readyReplicas}")
+		return out, out == "|3 3"
+	})
+	s.kubectl("delete", "rs", "adopt")
+	waitFor(t, "cascade", func() (string, bool) {
+		out := get("pods", "-o", "jsonpath={.items[*].metadata.name}")
+		return out, out == "failed orphan-a"
+	})
+}
+
+// readyPods stands in for nodes: it marks every pending pod Running and Ready.
 func readyPods(ctx context.Context, t *testing.T, kubeconfig string) {
 	var cs kubernetes.Interface
 	for ctx.Err() == nil {
@@ -112,7 +176,7 @@ func readyPods(ctx context.Context, t *testing.T, kubeconfig string) {
 		}
 		for ev := range w.ResultChan() {
 			pod, ok := ev.Object.(*corev1.Pod)
-			if !ok || pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodRunning {
+			if !ok || pod.DeletionTimestamp != nil || pod.Status.Phase != "" && pod.Status.Phase != corev1.PodPending {
 				continue
 			}
 			now := metav1.Now()

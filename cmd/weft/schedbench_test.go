@@ -345,29 +345,38 @@ func (c *simCluster) backlog(b *testing.B, total int) time.Duration {
 
 // profileServer, when the environment variable env names a file and WEFT_BENCH_PPROF
 // the server's pprof address, writes a 10 s CPU profile of the server, starting now,
-// to that file; the channel closes when it is written (at once otherwise).
+// to that file, and one of weft sim to FILE.sim when WEFT_BENCH_SIM_PPROF is set; the
+// channel closes when they are written (at once otherwise).
 func profileServer(b *testing.B, env string) <-chan struct{} {
 	done := make(chan struct{})
-	file, addr := os.Getenv(env), os.Getenv("WEFT_BENCH_PPROF")
-	if file == "" || addr == "" {
-		close(done)
-		return done
+	file := os.Getenv(env)
+	var wg sync.WaitGroup
+	for _, t := range []struct{ addr, file string }{
+		{os.Getenv("WEFT_BENCH_PPROF"), file},
+		{os.Getenv("WEFT_BENCH_SIM_PPROF"), file + ".sim"},
+	} {
+		if file == "" || t.addr == "" {
+			continue
+		}
+		wg.Go(func() {
+			resp, err := http.Get("http://" + t.addr + "/debug/pprof/profile?seconds=10")
+			if err != nil {
+				b.Logf("%s: %v", env, err)
+				return
+			}
+			defer resp.Body.Close()
+			raw, err := io.ReadAll(resp.Body)
+			if err == nil {
+				err = os.WriteFile(t.file, raw, 0o644)
+			}
+			if err != nil {
+				b.Logf("%s: %v", env, err)
+			}
+		})
 	}
 	go func() {
-		defer close(done)
-		resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=10")
-		if err != nil {
-			b.Logf("%s: %v", env, err)
-			return
-		}
-		defer resp.Body.Close()
-		raw, err := io.ReadAll(resp.Body)
-		if err == nil {
-			err = os.WriteFile(file, raw, 0o644)
-		}
-		if err != nil {
-			b.Logf("%s: %v", env, err)
-		}
+		wg.Wait()
+		close(done)
 	}()
 	return done
 }

@@ -50,6 +50,10 @@ type watched struct {
 	// trim, when set, edits each projection before it is encoded; it may change only
 	// maps the projection made (metadata, and those on the declared paths).
 	trim func(projected map[string]any)
+	// controlledBy, when set, names the kinds ("group/Kind") whose control gets an
+	// object its paths; any other object is fed as metadata less resourceVersion
+	// (sdk.FieldSet.ControlledOnly).
+	controlledBy map[string]bool
 	// primaryOf lists controllers for which this is the primary kind; ownedBy maps
 	// controllers for which it is owned to their primary kind.
 	primaryOf []string
@@ -170,7 +174,72 @@ func (r *controllerRuntime) plan(snap *registry.Snapshot, m sdk.Manifest) error 
 			w.paths = append(w.paths, strings.Split(strings.TrimPrefix(p, "."), "."))
 		}
 	}
+	only, err := controlledOnlyKinds(m)
+	if err != nil {
+		return err
+	}
+	for k := range only {
+		w := byKind[k]
+		w.controlledBy = map[string]bool{}
+		for _, primary := range w.ownedBy {
+			w.controlledBy[primary.Kind.Group+"/"+primary.Kind.Kind] = true
+		}
+	}
 	return nil
+}
+
+// controlledOnlyKinds returns the kinds whose objects the plugin's controllers are
+// fed in full only when one of their primaries controls them: each is named with
+// ControlledOnly by every controller that names it, and is no controller's primary.
+func controlledOnlyKinds(m sdk.Manifest) (map[sdk.GVK]bool, error) {
+	primaries := map[sdk.GVK]bool{}
+	for _, c := range m.Controllers {
+		primaries[c.For] = true
+	}
+	only, not := map[sdk.GVK]bool{}, map[sdk.GVK]bool{}
+	for _, c := range m.Controllers {
+		for _, k := range append([]sdk.GVK{c.For}, c.Owns...) {
+			set := false
+			for _, f := range c.Fields {
+				if f.Kind != k {
+					continue
+				}
+				if f.ControlledOnly && primaries[k] {
+					return nil, fmt.Errorf("controller %s: fields of %s: controlledOnly names a primary kind", c.Name, k)
+				}
+				set = set || f.ControlledOnly
+				if !f.ControlledOnly {
+					not[k] = true
+				}
+			}
+			if set {
+				only[k] = true
+			} else {
+				not[k] = true
+			}
+		}
+	}
+	for k := range not {
+		delete(only, k)
+	}
+	return only, nil
+}
+
+// controlledHere reports whether obj's controller is of a kind in w.controlledBy.
+func (w *watched) controlledHere(obj map[string]any) bool {
+	meta, _ := obj["metadata"].(map[string]any)
+	refs, _ := meta["ownerReferences"].([]any)
+	for _, r := range refs {
+		ref, _ := r.(map[string]any)
+		if c, _ := ref["controller"].(bool); !c {
+			continue
+		}
+		av, _ := ref["apiVersion"].(string)
+		kind, _ := ref["kind"].(string)
+		gv, err := schema.ParseGroupVersion(av)
+		return err == nil && w.controlledBy[gv.Group+"/"+kind]
+	}
+	return false
 }
 
 // project keeps apiVersion, kind, metadata (less managedFields) and the declared

@@ -228,9 +228,18 @@ func (f *feeder) relist(ctx context.Context, w *watched) (string, error) {
 
 // event encodes one change for the feed.
 func (f *feeder) event(w *watched, t sdk.EventType, obj *unstructured.Unstructured) (sdk.FeedEvent, error) {
-	out := project(obj.Object, w.paths)
-	if w.trim != nil {
-		w.trim(out)
+	var out map[string]any
+	switch {
+	case w.controlledBy != nil && !w.controlledHere(obj.Object):
+		out = project(obj.Object, [][]string{})
+		// The projection's own copy of metadata: a change elsewhere leaves the
+		// projection as it was, and is not fed.
+		delete(out["metadata"].(map[string]any), "resourceVersion")
+	default:
+		out = project(obj.Object, w.paths)
+		if w.trim != nil {
+			w.trim(out)
+		}
 	}
 	raw, err := ujson.Marshal(out)
 	return sdk.FeedEvent{Type: t, Kind: w.gvk, Object: raw}, err
@@ -421,8 +430,10 @@ func (f *feeder) flushLocked(ctx context.Context) error {
 // and feeds them to the session's instance, first refeeding the whole mirror if the
 // instance is new. f.mu is held.
 func (f *feeder) feedLocked(ctx context.Context, evs []sdk.FeedEvent, keys []string) error {
+	changed := evs[:0:0]
 	for i, ev := range evs {
 		if ev.Type == sdk.Synced {
+			changed = append(changed, ev)
 			continue
 		}
 		m := f.mirror[ev.Kind]
@@ -434,8 +445,17 @@ func (f *feeder) feedLocked(ctx context.Context, evs []sdk.FeedEvent, keys []str
 		if ev.Type == sdk.Deleted {
 			delete(m, k)
 		} else {
+			if prev, ok := m[k]; ok && ev.Type == sdk.Modified && bytes.Equal(prev, ev.Object) {
+				// A change outside the projection: the instance has it already.
+				continue
+			}
 			m[k] = ev.Object
 		}
+		changed = append(changed, ev)
+	}
+	evs = changed
+	if len(evs) == 0 {
+		return nil
 	}
 	epoch, err := f.session.Ready(ctx)
 	if err != nil {

@@ -205,3 +205,107 @@ func TestPolicyFeedSkipsUnchangedProjections(t *testing.T) {
 		t.Fatalf("fed projection %s: want the terminal phase, and neither resourceVersion nor podIP", got)
 	}
 }
+
+// TestControlledOnlyFeed: with ControlledOnly, an owned object its primary kind does
+// not control is fed as metadata less resourceVersion, so its status changes are not
+// fed; once controlled it is fed its paths, and a release makes it metadata again.
+func TestControlledOnlyFeed(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sess := &fakeSession{}
+	f := newTestFeeder(ctx, sess)
+	f.standbyAfter = 0 // a controller's feeder feeds every batch at once
+	w := &watched{gvk: sdk.PodKind, paths: [][]string{{"status"}}, controlledBy: map[string]bool{"apps/ReplicaSet": true}}
+	wi := watch.NewFakeWithChanSize(16, false)
+	go func() { _, _ = f.drain(ctx, w, wi, "0") }()
+	defer wi.Stop()
+	ref := func(apiVersion, kind string, controller bool) []any {
+		return []any{map[string]any{"apiVersion": apiVersion, "kind": kind, "name": "x", "uid": "u", "controller": controller}}
+	}
+	obj := func(rv int, labels map[string]any, phase string, refs []any) *unstructured.Unstructured {
+		o := pod("p", rv, labels)
+		o.Object["status"] = map[string]any{"phase": phase}
+		if refs != nil {
+			o.Object["metadata"].(map[string]any)["ownerReferences"] = refs
+		}
+		return o
+	}
+	mirror := func() string {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return string(f.mirror[sdk.PodKind]["default/p"])
+	}
+	for i, tc := range []struct {
+		obj      *unstructured.Unstructured
+		fed      bool
+		wantPath bool // the status reached the instance
+	}{
+		{obj(1, nil, "Pending", nil), true, false},
+		{obj(2, nil, "Running", nil), false, false},                                             // an orphan's status
+		{obj(3, map[string]any{"a": "b"}, "Running", nil), true, false},                         // its labels
+		{obj(4, map[string]any{"a": "b"}, "Failed", ref("batch/v1", "Job", true)), true, false}, // another kind's
+		{obj(5, map[string]any{"a": "b"}, "Running", ref("batch/v1", "Job", true)), false, false},
+		{obj(6, map[string]any{"a": "b"}, "Running", ref("apps/v1", "ReplicaSet", false)), true, false}, // not the controller
+		{obj(7, map[string]any{"a": "b"}, "Running", ref("apps/v1", "ReplicaSet", true)), true, true},
+		{obj(8, map[string]any{"a": "b"}, "Succeeded", ref("apps/v1", "ReplicaSet", true)), true, true},
+		{obj(9, map[string]any{"a": "b"}, "Succeeded", nil), true, false}, // released
+	} {
+		if i == 0 {
+			wi.Add(tc.obj)
+		} else {
+			wi.Modify(tc.obj)
+		}
+		waitTakenIn(t, f, w, int64(i+1))
+		got := sess.take()
+		if (len(got) > 0) != tc.fed {
+			t.Fatalf("rv %d: fed %q, want fed=%v", i+1, got, tc.fed)
+		}
+		m := mirror()
+		if strings.Contains(m, `"status"`) != tc.wantPath || strings.Contains(m, "resourceVersion") == !tc.wantPath {
+			t.Fatalf("rv %d: projection %s: want status=%v, resourceVersion only with it", i+1, m, tc.wantPath)
+		}
+	}
+}
+
+func TestControlledOnlyKinds(t *testing.T) {
+	rs, dep, pod := sdk.GVK{Group: "apps", Version: "v1", Kind: "ReplicaSet"}, sdk.GVK{Group: "apps", Version: "v1", Kind: "Deployment"}, sdk.PodKind
+	only := func(k sdk.GVK) sdk.FieldSet {
+		return sdk.FieldSet{Kind: k, Paths: []string{".status"}, ControlledOnly: true}
+	}
+	for _, tc := range []struct {
+		name string
+		ctrl []sdk.Controller
+		want []sdk.GVK
+		err  bool
+	}{
+		{"owned", []sdk.Controller{{Name: "rs", For: rs, Owns: []sdk.GVK{pod}, Fields: []sdk.FieldSet{only(pod)}}}, []sdk.GVK{pod}, false},
+		{"not asked", []sdk.Controller{{Name: "rs", For: rs, Owns: []sdk.GVK{pod}, Fields: []sdk.FieldSet{{Kind: pod, Paths: []string{".status"}}}}}, nil, false},
+		{"another controller wants all of it", []sdk.Controller{
+			{Name: "rs", For: rs, Owns: []sdk.GVK{pod}, Fields: []sdk.FieldSet{only(pod)}},
+			{Name: "dep", For: dep, Owns: []sdk.GVK{pod}},
+		}, nil, false},
+		{"both ask", []sdk.Controller{
+			{Name: "rs", For: rs, Owns: []sdk.GVK{pod}, Fields: []sdk.FieldSet{only(pod)}},
+			{Name: "dep", For: dep, Owns: []sdk.GVK{pod, rs}, Fields: []sdk.FieldSet{only(pod)}},
+		}, []sdk.GVK{pod}, false},
+		{"a primary", []sdk.Controller{
+			{Name: "rs", For: rs, Owns: []sdk.GVK{pod}},
+			{Name: "dep", For: dep, Owns: []sdk.GVK{rs}, Fields: []sdk.FieldSet{only(rs)}},
+		}, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := controlledOnlyKinds(sdk.Manifest{Controllers: tc.ctrl})
+			if (err != nil) != tc.err {
+				t.Fatalf("error %v, want error=%v", err, tc.err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for _, k := range tc.want {
+				if !got[k] {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}

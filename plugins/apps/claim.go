@@ -11,8 +11,11 @@ import (
 // controls that no longer match (unless the owner is being deleted). Objects another
 // controller owns are left alone. It returns the objects the owner controls and that
 // match, adopted ones included, ordered by name; filter, when set, skips objects
-// before anything else (the ReplicaSet controller ignores inactive pods).
-func claim(c *sdk.Client, res sdk.Resource, kind, ownerKind sdk.GVK, owner *sdk.ObjectMeta, sel *sdk.LabelSelector, filter func(*sdk.Object) bool) ([]*sdk.Object, error) {
+// before anything else (the ReplicaSet controller ignores inactive pods). With
+// fresh set, the cache holds only the metadata of objects nobody controls
+// (sdk.FieldSet.ControlledOnly), so an orphan is read afresh before filter judges
+// it and the adoption names its resourceVersion.
+func claim(c *sdk.Client, res sdk.Resource, kind, ownerKind sdk.GVK, owner *sdk.ObjectMeta, sel *sdk.LabelSelector, filter func(*sdk.Object) bool, fresh bool) ([]*sdk.Object, error) {
 	cache := c.Cache()
 	var out []*sdk.Object
 	for _, o := range cache.Controlled(kind, owner.UID) {
@@ -33,7 +36,22 @@ func claim(c *sdk.Client, res sdk.Resource, kind, ownerKind sdk.GVK, owner *sdk.
 	adopted := false
 	if !owner.Deleting() && sel != nil && !sel.Empty() {
 		for _, o := range cache.List(kind, owner.Namespace, sel) {
-			if o.Meta.ControllerOf() != nil || o.Meta.Deleting() || (filter != nil && !filter(o)) {
+			if o.Meta.ControllerOf() != nil || o.Meta.Deleting() {
+				continue
+			}
+			if fresh {
+				f, err := c.Fresh(res, kind, o.Meta.Namespace, o.Meta.Name)
+				if sdk.IsNotFound(err) {
+					continue
+				}
+				if err != nil {
+					return nil, err
+				}
+				if o = f; o.Meta.ControllerOf() != nil || o.Meta.Deleting() || !sel.Matches(o.Meta.Labels) {
+					continue
+				}
+			}
+			if filter != nil && !filter(o) {
 				continue
 			}
 			refs := append(append([]sdk.OwnerReference{}, o.Meta.OwnerReferences...), sdk.ControllerRef(ownerKind, owner))

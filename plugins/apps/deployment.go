@@ -111,7 +111,7 @@ func (s *dsync) sync() error {
 // replicaSets claims the ReplicaSets the deployment's selector matches and returns
 // working copies of those it controls.
 func (s *dsync) replicaSets() ([]*ReplicaSet, error) {
-	objs, err := claim(s.c, rsRes, rsGVK, depGVK, &s.d.Metadata, s.d.Spec.Selector, nil)
+	objs, err := claim(s.c, rsRes, rsGVK, depGVK, &s.d.Metadata, s.d.Spec.Selector, nil, false)
 	if err != nil {
 		return nil, err
 	}

@@ -92,7 +92,7 @@ func manifest() sdk.Manifest {
 		Controllers: []sdk.Controller{
 			{
 				Name: "replicaset", For: rsGVK, Owns: []sdk.GVK{podGVK},
-				Fields: []sdk.FieldSet{{Kind: podGVK, Paths: []string{".spec.nodeName", ".status"}}},
+				Fields: []sdk.FieldSet{{Kind: podGVK, Paths: []string{".spec.nodeName", ".status"}, ControlledOnly: true}},
 			},
 			{Name: "deployment", For: depGVK, Owns: []sdk.GVK{rsGVK}},
 		},

@@ -40,7 +40,7 @@ func (p *plugin) syncReplicaSet(c *sdk.Client, req sdk.ReconcileRequest) (sdk.Re
 		c.Log(sdk.LevelWarn, "replicaset "+key+" has no selector")
 		return sdk.ReconcileResult{}, nil
 	}
-	objs, err := claim(c, podRes, podGVK, rsGVK, &rs.Metadata, sel, func(o *sdk.Object) bool { return o.Value.(*Pod).active() })
+	objs, err := claim(c, podRes, podGVK, rsGVK, &rs.Metadata, sel, func(o *sdk.Object) bool { return o.Value.(*Pod).active() }, true)
 	if err != nil {
 		return sdk.ReconcileResult{}, err
 	}

@@ -1,6 +1,7 @@
 package sdktest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -72,6 +73,11 @@ type Kernel struct {
 	events  []Event
 	pending []sdk.FeedEvent
 	fields  map[sdk.GVK][]string
+	// controlledOnly maps a kind fed with sdk.FieldSet.ControlledOnly to the kinds
+	// ("group/Kind") whose control gets its objects fed in full; fed holds what was
+	// last fed of each object.
+	controlledOnly map[sdk.GVK]map[string]bool
+	fed            map[string][]byte
 
 	queue    []sdk.ReconcileRequest
 	queued   map[sdk.ReconcileRequest]bool
@@ -102,6 +108,7 @@ func New(m sdk.Manifest, h sdk.Handlers) *Kernel {
 		delayed:  map[sdk.ReconcileRequest]time.Time{},
 		failures: map[sdk.ReconcileRequest]int{},
 		fields:   map[sdk.GVK][]string{},
+		fed:      map[string][]byte{},
 	}
 	k.kinds = append(k.kinds, BuiltinKinds...)
 	for _, ks := range m.Kinds {
@@ -131,6 +138,34 @@ func New(m sdk.Manifest, h sdk.Handlers) *Kernel {
 	}
 	for g := range whole {
 		delete(k.fields, g)
+	}
+	// As the host does: ControlledOnly holds when every controller that names a kind
+	// asks for it and the kind is no controller's primary.
+	k.controlledOnly = map[sdk.GVK]map[string]bool{}
+	denied := map[sdk.GVK]bool{}
+	for _, c := range m.Controllers {
+		denied[c.For] = true
+	}
+	for _, c := range m.Controllers {
+		for _, g := range c.Owns {
+			named, asked := false, true
+			for _, f := range c.Fields {
+				if f.Kind == g {
+					named, asked = true, asked && f.ControlledOnly
+				}
+			}
+			if !named || !asked {
+				denied[g] = true
+				continue
+			}
+			if k.controlledOnly[g] == nil {
+				k.controlledOnly[g] = map[string]bool{}
+			}
+			k.controlledOnly[g][c.For.Group+"/"+c.For.Kind] = true
+		}
+	}
+	for g := range denied {
+		delete(k.controlledOnly, g)
 	}
 	k.cache = sdk.NewCache(h.Types)
 	if h.Observe != nil {
@@ -654,8 +689,46 @@ func (k *Kernel) changed(t sdk.EventType, ki Kind, obj map[string]any) {
 	if !watched {
 		return
 	}
-	b, _ := json.Marshal(project(obj, k.fields[ki.GVK]))
+	var b []byte
+	if primaries := k.controlledOnly[ki.GVK]; primaries != nil && !controlledBy(m, primaries) {
+		meta := map[string]any{}
+		for k, v := range m {
+			if k != "managedFields" && k != "resourceVersion" {
+				meta[k] = v
+			}
+		}
+		b, _ = json.Marshal(map[string]any{"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta})
+	} else {
+		b, _ = json.Marshal(project(obj, k.fields[ki.GVK]))
+	}
+	// As the host does: a change that leaves the projection as it was is not fed.
+	fk := ki.GVK.String() + "/" + ns + "/" + str(m, "name")
+	if t == sdk.Modified && bytes.Equal(k.fed[fk], b) {
+		return
+	}
+	if t == sdk.Deleted {
+		delete(k.fed, fk)
+	} else {
+		k.fed[fk] = b
+	}
 	k.pending = append(k.pending, sdk.FeedEvent{Type: t, Kind: ki.GVK, Object: b})
+}
+
+// controlledBy reports whether meta's controller reference names one of primaries
+// ("group/Kind").
+func controlledBy(meta map[string]any, primaries map[string]bool) bool {
+	refs, _ := meta["ownerReferences"].([]any)
+	for _, r := range refs {
+		rm, _ := r.(map[string]any)
+		if ctl, _ := rm["controller"].(bool); ctl {
+			group, _, found := strings.Cut(str(rm, "apiVersion"), "/")
+			if !found {
+				group = ""
+			}
+			return primaries[group+"/"+str(rm, "kind")]
+		}
+	}
+	return false
 }
 
 // project keeps apiVersion, kind, metadata (less managedFields) and paths.
