@@ -49,7 +49,7 @@ func Plugin() (sdk.Manifest, sdk.Handlers) {
 			},
 		},
 	}
-	return m, sdk.Handlers{Admitter: sdk.AdmitFunc(Admit)}
+	return m, sdk.Handlers{Admitter: newPodMemo()}
 }
 
 var allowed = sdk.AdmissionResponse{Allowed: true}
