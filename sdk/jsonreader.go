@@ -577,29 +577,153 @@ func (r *JSONReader) Raw() []byte {
 	return r.b[start:r.i]
 }
 
-// Skip consumes one value of any kind, checking that it is well-formed.
+// Skip consumes the next value, checking it as fully as the other methods would.
+// It walks nested values in one loop over a local position rather than through
+// Object and Array and their callbacks: a guest skips most of what it is fed, and
+// in wasm each call and each store of the position costs several times what it
+// does natively.
 func (r *JSONReader) Skip() {
-	switch c := r.peek(); {
-	case c == '"':
-		r.str(true)
-	case c == '{':
-		r.Object(func([]byte) { r.Skip() })
-	case c == '[':
-		r.Array(func(int) { r.Skip() })
-	case c == 't':
-		r.lit("true")
-	case c == 'f':
-		r.lit("false")
-	case c == 'n':
-		r.lit("null")
-	case c == '-' || isJSONDigit(c):
-		r.number()
-	case r.i >= len(r.b):
-		r.fail("unexpected end of input")
-	default:
-		r.fail("expected a value")
+	var stackBuf [32]bool // open containers, innermost last: true for an object
+	stack := stackBuf[:0]
+	b, i := r.b, r.i
+	ok := true
+	for {
+		// A value.
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			r.failAt(i, "unexpected end of input")
+			return
+		}
+		switch c := b[i]; {
+		case c == '"':
+			if i = r.skipString(i); r.err != nil {
+				return
+			}
+		case c == '{' || c == '[':
+			if r.depth+len(stack)+1 > JSONMaxDepth {
+				r.failAt(i, "nested too deep")
+				return
+			}
+			closer := byte(']')
+			if c == '{' {
+				closer = '}'
+			}
+			if i = skipSpace(b, i+1); i < len(b) && b[i] == closer {
+				i++
+				break
+			}
+			stack = append(stack, c == '{')
+			if c == '{' {
+				if i, ok = r.skipKey(i); !ok {
+					return
+				}
+			}
+			continue
+		case c == 't' || c == 'f' || c == 'n':
+			lit := "null"
+			if c == 't' {
+				lit = "true"
+			} else if c == 'f' {
+				lit = "false"
+			}
+			if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+				r.failAt(i, "bad literal")
+				return
+			}
+			i += len(lit)
+		case c == '-' || isJSONDigit(c):
+			r.i = i
+			if r.number(); r.err != nil {
+				return
+			}
+			i = r.i
+		default:
+			r.failAt(i, "expected a value")
+			return
+		}
+		// After a value: close what it ends, or go on to the next member.
+		for {
+			if len(stack) == 0 {
+				r.i = i
+				return
+			}
+			obj := stack[len(stack)-1]
+			i = skipSpace(b, i)
+			if i < len(b) && b[i] == ',' {
+				i++
+				if obj {
+					if i, ok = r.skipKey(i); !ok {
+						return
+					}
+				}
+				break
+			}
+			if i < len(b) && (obj && b[i] == '}' || !obj && b[i] == ']') {
+				i++
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			if obj {
+				r.failAt(i, "expected ',' or '}' after an object member")
+			} else {
+				r.failAt(i, "expected ',' or ']' after an array element")
+			}
+			return
+		}
 	}
 }
+
+// skipSpace returns the position of the first byte at or after i that is not white
+// space.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipKey reads an object member's key and its colon from b[i] on, and returns the
+// position after them; on malformed input it records the error.
+func (r *JSONReader) skipKey(i int) (int, bool) {
+	b := r.b
+	if i = skipSpace(b, i); i >= len(b) || b[i] != '"' {
+		r.failAt(i, "expected a string key")
+		return i, false
+	}
+	if i = r.skipString(i); r.err != nil {
+		return i, false
+	}
+	if i = skipSpace(b, i); i >= len(b) || b[i] != ':' {
+		r.failAt(i, "expected ':' after an object key")
+		return i, false
+	}
+	return i + 1, true
+}
+
+// skipString checks the string that starts at b[i] and returns the position after
+// it; on a malformed string it records the error.
+func (r *JSONReader) skipString(i int) int {
+	b := r.b
+	j := i + 1
+	for j < len(b) && plainInString[b[j]] {
+		j++
+	}
+	if j < len(b) && b[j] == '"' {
+		return j + 1
+	}
+	r.i = i
+	r.str(true)
+	return r.i
+}
+
+// plainInString marks the bytes a string holds as they are: ASCII, neither a
+// control character, a quote nor a backslash.
+var plainInString = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func (r *JSONReader) lit(s string) {
 	if !r.literal(s) {
