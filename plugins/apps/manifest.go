@@ -66,7 +66,7 @@ func manifest() sdk.Manifest {
 	}
 	return sdk.Manifest{
 		Name:    "apps",
-		Version: "1.0.0",
+		Version: "1.1.0",
 		Kinds: []sdk.KindSpec{
 			{
 				Group: "apps", Version: "v1", Kind: "ReplicaSet", Resource: "replicasets", Singular: "replicaset",

@@ -60,7 +60,7 @@ func TestKindsRegister(t *testing.T) {
 
 func TestManifest(t *testing.T) {
 	m, h := core.Plugin()
-	if m.Name != "core" || m.Version != "1.0.0" || h.Admitter == nil || h.Reconciler != nil || len(m.Permissions) != 0 {
+	if m.Name != "core" || m.Version != "1.1.0" || h.Admitter == nil || h.Reconciler != nil || len(m.Permissions) != 0 {
 		t.Fatalf("manifest %s %s, handlers %+v, permissions %v", m.Name, m.Version, h, m.Permissions)
 	}
 	want := map[string]struct {

@@ -7,7 +7,7 @@ import (
 // Name and Version identify the plugin.
 const (
 	Name    = "core"
-	Version = "1.0.0"
+	Version = "1.1.0"
 )
 
 // The admission hooks, by name. Mutating hooks run before validating ones, so the
