@@ -41,12 +41,8 @@ func (m *podMemo) Admit(c *sdk.Client, req sdk.AdmissionRequest) sdk.AdmissionRe
 		if !ok {
 			return Admit(c, req)
 		}
-		flag := byte('0')
-		if hasStatus {
-			flag = '1'
-		}
 		m.mu.Lock()
-		m.key = append(append(append(append(m.key[:0], req.Operation...), 0, flag), 0), spec...)
+		m.key = defaultsKey(m.key[:0], req.Operation, hasStatus, spec)
 		patch, hit := m.defaults[string(m.key)]
 		if hit {
 			m.hits++
@@ -61,7 +57,7 @@ func (m *podMemo) Admit(c *sdk.Client, req sdk.AdmissionRequest) sdk.AdmissionRe
 		resp := Admit(c, req)
 		if resp.Allowed && resp.Status == nil && resp.Object == nil && len(resp.Warnings) == 0 && len(resp.AuditAnnotations) == 0 {
 			m.mu.Lock()
-			m.key = append(append(append(append(m.key[:0], req.Operation...), 0, flag), 0), spec...)
+			m.key = defaultsKey(m.key[:0], req.Operation, hasStatus, spec)
 			m.keep(len(m.key) + len(resp.Patch))
 			m.defaults[string(m.key)] = resp.Patch
 			m.mu.Unlock()
@@ -93,6 +89,15 @@ func (m *podMemo) Admit(c *sdk.Client, req sdk.AdmissionRequest) sdk.AdmissionRe
 	return Admit(c, req)
 }
 
+// defaultsKey appends the key of the defaults' answer to dst.
+func defaultsKey(dst []byte, op string, hasStatus bool, spec []byte) []byte {
+	flag := byte('0')
+	if hasStatus {
+		flag = '1'
+	}
+	return append(append(append(dst, op...), 0, flag, 0), spec...)
+}
+
 // keep makes room for n more bytes. m.mu is held.
 func (m *podMemo) keep(n int) {
 	if m.bytes+n > memoMaxBytes {
@@ -113,13 +118,7 @@ func scanPod(b []byte) (spec []byte, hasStatus, ok bool) {
 		switch string(k) {
 		case "metadata":
 			var name string
-			r.Object(func(k []byte) {
-				if string(k) == "name" {
-					setStr(r, &name)
-				} else {
-					r.Skip()
-				}
-			})
+			readName(r, &name)
 		case "spec":
 			spec = r.Raw()
 		case "status":

@@ -15,13 +15,7 @@ func decodePod(b []byte) (name string, spec *podSpec, raw []byte, err error) {
 	r.Object(func(k []byte) {
 		switch string(k) {
 		case "metadata":
-			r.Object(func(k []byte) {
-				if string(k) == "name" {
-					setStr(r, &name)
-				} else {
-					r.Skip()
-				}
-			})
+			readName(r, &name)
 		case "spec":
 			start := r.Offset()
 			if r.Null() {
@@ -39,6 +33,17 @@ func decodePod(b []byte) (name string, spec *podSpec, raw []byte, err error) {
 		return "", nil, nil, err
 	}
 	return name, spec, raw, nil
+}
+
+// readName reads an object's metadata for its name alone.
+func readName(r *sdk.JSONReader, name *string) {
+	r.Object(func(k []byte) {
+		if string(k) == "name" {
+			setStr(r, name)
+		} else {
+			r.Skip()
+		}
+	})
 }
 
 func readPodSpec(r *sdk.JSONReader, s *podSpec) {
