@@ -53,10 +53,16 @@ type server struct {
 
 func startServer(t *testing.T, dir string) *server {
 	t.Helper()
+	return startServerAt(t, dir, "127.0.0.1:0")
+}
+
+// startServerAt starts weft server with its API on apiAddr.
+func startServerAt(t *testing.T, dir, apiAddr string) *server {
+	t.Helper()
 	kc := filepath.Join(dir, "kubeconfig")
 	_ = os.Remove(kc)
 	s := &server{t: t, dir: dir, kubeconfig: kc, log: &bytes.Buffer{}}
-	s.cmd = exec.Command(weftBin, "server", "--data-dir", dir, "--api-addr", "127.0.0.1:0", "--node-addr", "127.0.0.1:0")
+	s.cmd = exec.Command(weftBin, "server", "--data-dir", dir, "--api-addr", apiAddr, "--node-addr", "127.0.0.1:0")
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
