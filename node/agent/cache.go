@@ -188,7 +188,7 @@ func (a *Agent) prime(ctx context.Context, kind string) error {
 			}
 			a.cache.mu.RUnlock()
 			for _, p := range pods {
-				a.pods.Sync(ctx, p.DeepCopy())
+				a.pods.Sync(ctx, p)
 			}
 		}
 		return nil
@@ -227,7 +227,7 @@ func (a *Agent) relist(ctx context.Context, kind string) error {
 			a.pods.Forget(ctx, uid)
 		}
 		for _, p := range fresh {
-			a.pods.Sync(ctx, p.DeepCopy())
+			a.pods.Sync(ctx, p)
 		}
 	case nodeapi.KindConfigMaps:
 		fresh := map[string]*corev1.ConfigMap{}
@@ -380,7 +380,7 @@ func (a *Agent) advance(ctx context.Context, p *corev1.Pod, base, rev uint64) {
 	next.ResourceVersion = strconv.FormatUint(rev, 10)
 	c.pods[k], c.dirty = &next, true
 	c.mu.Unlock()
-	a.pods.Sync(ctx, next.DeepCopy())
+	a.pods.Sync(ctx, &next)
 }
 
 // apply applies one watch event to the cache and tells the pod manager.
@@ -415,7 +415,7 @@ func (a *Agent) apply(ctx context.Context, kind string, ev nodelink.Event) error
 		if ev.Type == nodelink.Deleted {
 			a.pods.Forget(ctx, p.UID)
 		} else {
-			a.pods.Sync(ctx, p.DeepCopy())
+			a.pods.Sync(ctx, &p)
 		}
 	case nodeapi.KindConfigMaps:
 		var o corev1.ConfigMap

@@ -15,7 +15,8 @@ import (
 type PodManager interface {
 	// Sync makes the pod's containers match its spec, or, once it has a
 	// deletionTimestamp, stops them within its grace period. It returns quickly; the
-	// work happens in the background.
+	// work happens in the background. The pod is the agent's cached copy, which is
+	// replaced and never changed: the manager may keep it, and copies it to change it.
 	Sync(ctx context.Context, pod *corev1.Pod)
 	// Forget releases everything of a pod that no longer exists in the API.
 	Forget(ctx context.Context, uid types.UID)

@@ -100,7 +100,9 @@ func (p *Pods) run(ctx context.Context, pod *corev1.Pod) {
 		p.started[pod.UID] = start
 	}
 	p.mu.Unlock()
-	out := pod.DeepCopy()
+	// The pod is the agent's cached copy, never changed (agent.PodManager): the
+	// update shares its metadata and spec, and gets a status of its own.
+	out := &corev1.Pod{TypeMeta: pod.TypeMeta, ObjectMeta: pod.ObjectMeta, Spec: pod.Spec, Status: *pod.Status.DeepCopy()}
 	out.Status.Phase = corev1.PodRunning
 	out.Status.PodIP = ip
 	out.Status.PodIPs = []corev1.PodIP{{IP: ip}}
