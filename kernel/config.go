@@ -45,8 +45,8 @@ type Config struct {
 	// MaxMutatingInflight and MaxReadOnlyInflight bound concurrent requests (429 beyond).
 	MaxMutatingInflight int
 	MaxReadOnlyInflight int
-	// PluginStatusInterval is how often plugins' status counters are refreshed; 0
-	// means 5s.
+	// PluginStatusInterval is how often the counters in plugins' and scheduler
+	// profiles' status are refreshed; 0 means 5s.
 	PluginStatusInterval time.Duration
 	// ShutdownTimeout bounds a graceful stop; 0 means 10s.
 	ShutdownTimeout time.Duration

@@ -297,7 +297,11 @@ func (k *Kernel) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); _ = k.gc.Run(ctx) }()
 	go func() { defer wg.Done(); k.compactLoop(ctx) }()
 	go func() { defer wg.Done(); _ = k.sched.Run(ctx) }()
-	go func() { defer wg.Done(); _ = k.profiles.Run(ctx, k.sched.ProfileStats, 5*time.Second) }()
+	statusEvery := k.cfg.PluginStatusInterval
+	if statusEvery <= 0 {
+		statusEvery = 5 * time.Second
+	}
+	go func() { defer wg.Done(); _ = k.profiles.Run(ctx, k.sched.ProfileStats, statusEvery) }()
 	if k.nodes != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = k.nodes.Run(ctx) }()

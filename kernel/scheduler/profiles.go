@@ -231,7 +231,10 @@ func (m *ProfileManager) Run(ctx context.Context, stats func(profile string) Sta
 				if !isObj || ev.Type == watch.Bookmark {
 					continue
 				}
-				m.apply(ev.Type, obj)
+				if m.apply(ev.Type, obj) {
+					// A new spec shows in the status at once, not at the next tick.
+					m.writeStatus(ctx, e, stats)
+				}
 			}
 		}
 		w.Stop()
@@ -239,34 +242,39 @@ func (m *ProfileManager) Run(ctx context.Context, stats func(profile string) Sta
 	return nil
 }
 
-func (m *ProfileManager) apply(t watch.EventType, obj *unstructured.Unstructured) {
-	if m.record(t, obj) && m.onChange != nil {
+// apply records a profile's change, and reports whether its spec is new (a status
+// write, which changes no generation, is not).
+func (m *ProfileManager) apply(t watch.EventType, obj *unstructured.Unstructured) bool {
+	policyChanged, specChanged := m.record(t, obj)
+	if policyChanged && m.onChange != nil {
 		m.onChange()
 	}
+	return specChanged
 }
 
-// record records a profile's change, and reports whether its policy changed.
-func (m *ProfileManager) record(t watch.EventType, obj *unstructured.Unstructured) bool {
+// record records a profile's change, and reports whether its policy changed and
+// whether its spec did.
+func (m *ProfileManager) record(t watch.EventType, obj *unstructured.Unstructured) (policyChanged, specChanged bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	name := obj.GetName()
 	if t == watch.Deleted {
 		delete(m.byName, name)
-		return false
+		return false, false
 	}
 	policy, _, _ := unstructured.NestedString(obj.Object, "spec", "policy")
 	shadows, _, _ := unstructured.NestedStringSlice(obj.Object, "spec", "shadows")
 	p := m.byName[name]
 	if p == nil {
-		p = &profile{agreed: map[string]int64{}, disagreed: map[string]int64{}}
+		p = &profile{agreed: map[string]int64{}, disagreed: map[string]int64{}, generation: -1}
 		m.byName[name] = p
 	}
 	if p.policy != policy && p.policy != "" {
 		m.log.Info("scheduler policy swapped", "profile", name, "from", p.policy, "to", policy)
 	}
-	changed := p.policy != policy
+	policyChanged, specChanged = p.policy != policy, p.generation != obj.GetGeneration()
 	p.policy, p.shadows, p.generation = policy, shadows, obj.GetGeneration()
-	return changed
+	return policyChanged, specChanged
 }
 
 // writeStatus records each profile's deciding policy, counters and shadow agreement.

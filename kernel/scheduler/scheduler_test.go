@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
+	"weft.dev/weft/kernel"
 	"weft.dev/weft/kernel/kerneltest"
 	"weft.dev/weft/kernel/objects"
 	"weft.dev/weft/kernel/registry"
@@ -379,5 +380,45 @@ func TestProfileCreatedForWaitingPods(t *testing.T) {
 			t.Fatal("the pod was not placed within 5 s of its profile's creation")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A profile's status follows its spec at once, not at the next periodic write, and
+// writing it does not set off another write. The kernel's own profile manager does
+// the writing here, with its periodic writes an hour apart.
+func TestProfileStatusFollowsSpec(t *testing.T) {
+	c := kerneltest.Start(t, kerneltest.Options{Kinds: []registry.Kind{scheduler.ProfileKind()},
+		Tune: func(cfg *kernel.Config) { cfg.PluginStatusInterval = time.Hour }})
+	ctx := context.Background()
+	pm := scheduler.NewProfileManager(c.Kernel.Objects(), policies{}, nil, nil)
+	if err := pm.EnsureDefault(objects.WithUser(ctx, objects.User{Name: "test", Groups: []string{"system:masters"}}), "spread"); err != nil {
+		t.Fatal(err)
+	}
+	profiles := c.Dynamic.Resource(schema.GroupVersionResource{Group: "weft.dev", Version: "v1alpha1", Resource: "schedulerprofiles"})
+	status := func(want string) string {
+		var rv string
+		waitUntil(t, "status policy "+want, func() error {
+			obj, err := profiles.Get(ctx, "default-scheduler", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			p, _, _ := unstructured.NestedString(obj.Object, "status", "policy")
+			g, _, _ := unstructured.NestedInt64(obj.Object, "status", "observedGeneration")
+			if p != want || g != obj.GetGeneration() {
+				return fmt.Errorf("status policy %q for generation %d of %d", p, g, obj.GetGeneration())
+			}
+			rv = obj.GetResourceVersion()
+			return nil
+		})
+		return rv
+	}
+	status("spread")
+	if _, err := profiles.Patch(ctx, "default-scheduler", types.MergePatchType, []byte(`{"spec":{"policy":"pack"}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rv := status("pack")
+	time.Sleep(300 * time.Millisecond)
+	if obj, err := profiles.Get(ctx, "default-scheduler", metav1.GetOptions{}); err != nil || obj.GetResourceVersion() != rv {
+		t.Fatalf("the profile kept changing after its status was written: %v", err)
 	}
 }
