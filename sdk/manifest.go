@@ -1,6 +1,9 @@
 package sdk
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // ABIVersion is the ABI this SDK implements.
 const ABIVersion = 1
@@ -167,4 +170,47 @@ type Permission struct {
 	Resource   string   `json:"resource"`
 	Verbs      []string `json:"verbs"`
 	Namespaces []string `json:"namespaces,omitempty"`
+}
+
+// ControlledOnly returns the kinds whose objects the manifest's controllers are fed
+// with FieldSet.ControlledOnly in effect, each with the kinds ("group/Kind") whose
+// control gets an object its declared paths: the primary kinds of the controllers
+// that own it. It is in effect for a kind every controller naming it sets it for,
+// and that is no controller's primary; setting it for a primary kind is an error.
+// The host and sdktest both feed by it.
+func (m Manifest) ControlledOnly() (map[GVK]map[string]bool, error) {
+	primaries := map[GVK]bool{}
+	for _, c := range m.Controllers {
+		primaries[c.For] = true
+	}
+	only, not := map[GVK]map[string]bool{}, map[GVK]bool{}
+	for _, c := range m.Controllers {
+		for _, k := range append([]GVK{c.For}, c.Owns...) {
+			set := false
+			for _, f := range c.Fields {
+				if f.Kind != k {
+					continue
+				}
+				if f.ControlledOnly && primaries[k] {
+					return nil, fmt.Errorf("controller %s: fields of %s: controlledOnly names a primary kind", c.Name, k)
+				}
+				set = set || f.ControlledOnly
+				if !f.ControlledOnly {
+					not[k] = true
+				}
+			}
+			if !set {
+				not[k] = true
+				continue
+			}
+			if only[k] == nil {
+				only[k] = map[string]bool{}
+			}
+			only[k][c.For.Group+"/"+c.For.Kind] = true
+		}
+	}
+	for k := range not {
+		delete(only, k)
+	}
+	return only, nil
 }

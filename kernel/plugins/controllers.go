@@ -174,55 +174,14 @@ func (r *controllerRuntime) plan(snap *registry.Snapshot, m sdk.Manifest) error 
 			w.paths = append(w.paths, strings.Split(strings.TrimPrefix(p, "."), "."))
 		}
 	}
-	only, err := controlledOnlyKinds(m)
+	only, err := m.ControlledOnly()
 	if err != nil {
 		return err
 	}
-	for k := range only {
-		w := byKind[k]
-		w.controlledBy = map[string]bool{}
-		for _, primary := range w.ownedBy {
-			w.controlledBy[primary.Kind.Group+"/"+primary.Kind.Kind] = true
-		}
+	for k, primaries := range only {
+		byKind[k].controlledBy = primaries
 	}
 	return nil
-}
-
-// controlledOnlyKinds returns the kinds whose objects the plugin's controllers are
-// fed in full only when one of their primaries controls them: each is named with
-// ControlledOnly by every controller that names it, and is no controller's primary.
-func controlledOnlyKinds(m sdk.Manifest) (map[sdk.GVK]bool, error) {
-	primaries := map[sdk.GVK]bool{}
-	for _, c := range m.Controllers {
-		primaries[c.For] = true
-	}
-	only, not := map[sdk.GVK]bool{}, map[sdk.GVK]bool{}
-	for _, c := range m.Controllers {
-		for _, k := range append([]sdk.GVK{c.For}, c.Owns...) {
-			set := false
-			for _, f := range c.Fields {
-				if f.Kind != k {
-					continue
-				}
-				if f.ControlledOnly && primaries[k] {
-					return nil, fmt.Errorf("controller %s: fields of %s: controlledOnly names a primary kind", c.Name, k)
-				}
-				set = set || f.ControlledOnly
-				if !f.ControlledOnly {
-					not[k] = true
-				}
-			}
-			if set {
-				only[k] = true
-			} else {
-				not[k] = true
-			}
-		}
-	}
-	for k := range not {
-		delete(only, k)
-	}
-	return only, nil
 }
 
 // controlledHere reports whether obj's controller is of a kind in w.controlledBy.

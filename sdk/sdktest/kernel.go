@@ -139,34 +139,12 @@ func New(m sdk.Manifest, h sdk.Handlers) *Kernel {
 	for g := range whole {
 		delete(k.fields, g)
 	}
-	// As the host does: ControlledOnly holds when every controller that names a kind
-	// asks for it and the kind is no controller's primary.
-	k.controlledOnly = map[sdk.GVK]map[string]bool{}
-	denied := map[sdk.GVK]bool{}
-	for _, c := range m.Controllers {
-		denied[c.For] = true
+	// As the host does; a manifest the host would refuse fails the test at once.
+	only, err := m.ControlledOnly()
+	if err != nil {
+		panic("sdktest: " + err.Error())
 	}
-	for _, c := range m.Controllers {
-		for _, g := range c.Owns {
-			named, asked := false, true
-			for _, f := range c.Fields {
-				if f.Kind == g {
-					named, asked = true, asked && f.ControlledOnly
-				}
-			}
-			if !named || !asked {
-				denied[g] = true
-				continue
-			}
-			if k.controlledOnly[g] == nil {
-				k.controlledOnly[g] = map[string]bool{}
-			}
-			k.controlledOnly[g][c.For.Group+"/"+c.For.Kind] = true
-		}
-	}
-	for g := range denied {
-		delete(k.controlledOnly, g)
-	}
+	k.controlledOnly = only
 	k.cache = sdk.NewCache(h.Types)
 	if h.Observe != nil {
 		k.cache.Observe(h.Observe)
