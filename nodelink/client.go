@@ -323,7 +323,11 @@ func (c *Client) doJoin(ctx context.Context) (*nodeCreds, error) {
 		return nil, err
 	}
 	var m certMsg
-	if err := newFrameReader(st, c.cfg.MaxFrameSize).expect(frameJoinAck, &m); err != nil {
+	t, p, err := readOne(st, c.cfg.MaxFrameSize)
+	if err == nil {
+		err = decodeAs(t, p, frameJoinAck, &m)
+	}
+	if err != nil {
 		var re *RemoteError
 		if errors.As(err, &re) && re.Code == codeUnauthorized {
 			return nil, fmt.Errorf("%w: server %s refused node %q: %s", ErrJoinRejected, c.join.Server, c.cfg.Node, re.Message)
@@ -574,8 +578,7 @@ func (c *Client) Request(ctx context.Context, req []byte) ([]byte, error) {
 	}
 	// Even when the write failed the server may have said why (a request over its
 	// limit is refused with an error frame and STOP_SENDING).
-	fr := newFrameReader(st, c.cfg.MaxFrameSize)
-	t, p, err := fr.next()
+	t, p, err := readOne(st, c.cfg.MaxFrameSize)
 	if err != nil {
 		st.CancelRead(streamCodeCancel)
 		if ctx.Err() != nil {

@@ -219,6 +219,9 @@ func Listen(cfg ServerConfig) (*Server, error) {
 		}
 		pc, s.ownPC = udp, udp
 	}
+	// Before quic-go, which keeps a buffer larger than the one it wants; it changes
+	// a given socket's buffer too.
+	growReceiveBuffer(pc, serverReceiveBuffer)
 	var err error
 	if s.ln, err = quic.Listen(pc, tlsConf, s.qconf); err != nil {
 		if s.ownPC != nil {
@@ -467,9 +470,11 @@ func (s *Server) watchdog(every time.Duration) {
 }
 
 func (s *Server) serveStream(sc *serverConn, st *quic.Stream) {
-	fr := newFrameReaderSize(st, s.cfg.MaxFrameSize, serverReadBuffer)
+	// The first frame is read unbuffered: most streams are requests, whose first
+	// frame is their last, and a 4 KiB buffer apiece was a twentieth of all the
+	// kernel allocated while pods started.
 	_ = st.SetReadDeadline(time.Now().Add(helloTimeout))
-	t, p, err := fr.next()
+	t, p, err := readOne(st, s.cfg.MaxFrameSize)
 	_ = st.SetReadDeadline(time.Time{})
 	if err != nil {
 		if errors.Is(err, ErrFrameTooLarge) {
@@ -482,9 +487,9 @@ func (s *Server) serveStream(sc *serverConn, st *quic.Stream) {
 	}
 	switch t {
 	case frameHello:
-		s.serveControl(sc, st, fr, p)
+		s.serveControl(sc, st, newFrameReaderSize(st, s.cfg.MaxFrameSize, serverReadBuffer), p)
 	case frameWatch:
-		s.serveWatch(sc, st, fr, p)
+		s.serveWatch(sc, st, newFrameReaderSize(st, s.cfg.MaxFrameSize, serverReadBuffer), p)
 	case frameRequest:
 		s.serveRequest(sc, st, p)
 	default:
