@@ -17,6 +17,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -212,7 +213,7 @@ func (p *Plugin) instantiate(ctx context.Context) (*instance, error) {
 		// garbage. With a limit below the cap it collects harder instead. Other
 		// guests ignore the variable.
 		WithEnv("GOMEMLIMIT", strconv.FormatUint(uint64(p.limits.MemoryPages)*65536/8*7, 10))
-	mod, err := p.runtime.InstantiateModule(ctx, p.compiled, cfg)
+	mod, err := p.runtime.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator()), p.compiled, cfg)
 	if err != nil {
 		return nil, err
 	}

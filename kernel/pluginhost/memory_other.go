@@ -1,0 +1,11 @@
+//go:build !linux
+
+package pluginhost
+
+import "github.com/tetratelabs/wazero/experimental"
+
+func memoryAllocator() experimental.MemoryAllocator {
+	return experimental.MemoryAllocatorFunc(func(capacity, max uint64) experimental.LinearMemory {
+		return &heapMemory{buf: make([]byte, 0, capacity)}
+	})
+}
