@@ -284,6 +284,8 @@ func (l *podLoad) wait(b *testing.B, limit time.Duration) (bound, running time.D
 // not the API's rate of creating pods). The anchors are kube-scheduler's
 // scheduler_perf floors (680-810 pods/s at 5000 nodes). WEFT_BENCH_SIM_SIZES
 // overrides the sizes, as nodes x pods (default "500x10000,5000x10000").
+// WEFT_BENCH_E2E_PROFILE and WEFT_BENCH_BACKLOG_PROFILE name files for 10 s CPU
+// profiles from the start of each phase (see profileServer).
 func BenchmarkSchedulingThroughput(b *testing.B) {
 	sizes := os.Getenv("WEFT_BENCH_SIM_SIZES")
 	if sizes == "" {
@@ -298,9 +300,11 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 			for range b.N {
 				c := startSimCluster(b, nodes)
 				cpu := c.cpuNow(b)
+				profiled := profileServer(b, "WEFT_BENCH_E2E_PROFILE")
 				l := c.load(b, "p", total, 64)
 				bound, running := l.wait(b, 15*time.Minute)
 				c.cpuPerPod(b, cpu, total)
+				<-profiled
 				b.ReportMetric(float64(total)/bound.Seconds(), "bound-pods/s")
 				b.ReportMetric(float64(total)/l.created.Seconds(), "created-pods/s")
 				b.ReportMetric(running.Seconds(), "s-to-all-running")
