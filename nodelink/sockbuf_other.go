@@ -4,7 +4,7 @@ package nodelink
 
 import "net"
 
-const serverReceiveBuffer = 64 << 20
+const serverReceiveBuffer = 16 << 20
 
 func growReceiveBuffer(pc net.PacketConn, size int) {
 	if udp, ok := pc.(*net.UDPConn); ok {
