@@ -569,3 +569,15 @@ func TestNodeRequestWithoutHook(t *testing.T) {
 		t.Fatalf("request to a server without a hook: %v", err)
 	}
 }
+
+// A node whose heartbeat lands between the watchdog's sweep and its cut is alive and
+// keeps its connection. (The connection here is nil: cutting it would panic.)
+func TestWatchdogSparesNodeThatBeatSinceTheSweep(t *testing.T) {
+	sc := &serverConn{}
+	sc.beatLimit.Store(int64(time.Second))
+	sc.lastBeat.Store(time.Now().UnixNano())
+	cutLate([]*serverConn{sc})
+	if sc.beatLimit.Load() == 0 {
+		t.Fatal("the watchdog disarmed a node that had just beaten")
+	}
+}

@@ -462,10 +462,21 @@ func (s *Server) watchdog(every time.Duration) {
 			}
 		}
 		s.mu.Unlock()
-		for _, sc := range late {
-			sc.beatLimit.Store(0)
-			_ = sc.conn.CloseWithError(connCodeHeartbeatTimeout, fmt.Sprintf("no heartbeat for %s", time.Duration(now-sc.lastBeat.Load()).Round(time.Millisecond)))
+		cutLate(late)
+	}
+}
+
+// cutLate closes the connections the sweep found silent, unless a heartbeat came in
+// since: under load the sweep and a node's heartbeat race, and a node that just
+// proved alive was being cut (the log said "no heartbeat for -874ms").
+func cutLate(late []*serverConn) {
+	for _, sc := range late {
+		silent := time.Now().UnixNano() - sc.lastBeat.Load()
+		if limit := sc.beatLimit.Load(); limit <= 0 || silent <= limit {
+			continue
 		}
+		sc.beatLimit.Store(0)
+		_ = sc.conn.CloseWithError(connCodeHeartbeatTimeout, fmt.Sprintf("no heartbeat for %s", time.Duration(silent).Round(time.Millisecond)))
 	}
 }
 
