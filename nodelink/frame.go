@@ -323,8 +323,7 @@ func (fr *frameReader) next() (frameType, []byte, error) {
 }
 
 // readOne reads a stream's only frame, unbuffered: a request's answer is one frame,
-// and a 64 KiB buffer for each was a quarter of a node's CPU at a thousand pods a
-// second.
+// and a 64 KiB buffer for each was a quarter of weft sim's CPU while pods started.
 func readOne(r io.Reader, limit int) (frameType, []byte, error) {
 	var hdr [headerLen]byte
 	return readFrame(r, hdr[:], limit)
