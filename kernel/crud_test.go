@@ -305,3 +305,30 @@ func TestDryRun(t *testing.T) {
 		t.Fatalf("dry-run of an invalid object: want Invalid, got %v", err)
 	}
 }
+
+// A write's response is spliced from the bytes it stored; it must be the very bytes a
+// read of that version returns, for a create, an update, a patch and a status write,
+// and for a kind with a status subresource as for one without.
+func TestWriteResponseIsTheStoredObject(t *testing.T) {
+	c := kerneltest.Start(t, kerneltest.Options{})
+	const cms, pods = "/api/v1/namespaces/default/configmaps", "/api/v1/namespaces/default/pods"
+	pod := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"busybox"}]}}`
+	for _, w := range []struct {
+		name, method, path, ctype, body, get string
+	}{
+		{"create", "POST", cms, "application/json", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm","annotations":{"x":"1"}},"data":{"k":"v"}}`, cms + "/cm"},
+		{"update", "PUT", cms + "/cm", "application/json", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm"},"data":{"k":"w"}}`, cms + "/cm"},
+		{"patch", "PATCH", cms + "/cm", "application/merge-patch+json", `{"data":{"n":"1"}}`, cms + "/cm"},
+		{"create pod", "POST", pods, "application/json", pod, pods + "/p"},
+		{"status", "PATCH", pods + "/p/status", "application/merge-patch+json", `{"status":{"phase":"Running"}}`, pods + "/p"},
+	} {
+		r := do(t, c, w.method, w.path, w.ctype, []byte(w.body))
+		if r.code >= 300 {
+			t.Fatalf("%s: %d %s", w.name, r.code, r.body)
+		}
+		got := do(t, c, "GET", w.get, "", nil)
+		if !bytes.Equal(r.body, got.body) {
+			t.Fatalf("%s: the response is not what a read returns\nwrite: %s\nread:  %s", w.name, r.body, got.body)
+		}
+	}
+}

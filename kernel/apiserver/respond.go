@@ -90,6 +90,10 @@ func writeEncoded(w http.ResponseWriter, contentType string, asYAML bool, status
 			raw = y
 		}
 	}
+	writeRaw(w, contentType, status, raw)
+}
+
+func writeRaw(w http.ResponseWriter, contentType string, status int, raw []byte) {
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(raw)))
 	w.WriteHeader(status)

@@ -38,6 +38,10 @@ type Result struct {
 	Warnings []string
 	// Created reports that the write created the object (201 rather than 200).
 	Created bool
+	// JSON is what the write stored, Object's encoding without its resourceVersion
+	// (ujson.AppendWithResourceVersion puts it back), when the kind is stored
+	// unsealed; nil otherwise. A response written from it is not encoded twice.
+	JSON []byte
 }
 
 // maxGenerateNameAttempts bounds retries when a generated name collides.
@@ -141,7 +145,11 @@ func (s *Service) createPrepared(ctx context.Context, e *registry.Entry, obj *un
 		switch {
 		case err == nil:
 			obj.SetResourceVersion(strconv.FormatInt(res.Revision, 10))
-			return Result{Object: obj, Warnings: warnings, Created: true}, nil
+			out := Result{Object: obj, Warnings: warnings, Created: true}
+			if plainJSON(e, raw) {
+				out.JSON = raw
+			}
+			return out, nil
 		case errors.As(err, &te) && te.Index == 0 && generated && attempt < maxGenerateNameAttempts:
 			// A generated name collided; a new suffix from the same valid base is valid too.
 			obj.SetName(generateName(obj.GetGenerateName()))

@@ -222,7 +222,11 @@ func (s *Service) commitUpdate(ctx context.Context, e *registry.Entry, sub strin
 		return Result{Warnings: warnings}, storeError(e, name, err)
 	}
 	next.SetResourceVersion(strconv.FormatInt(nkv.ModRevision, 10))
-	return Result{Object: next, Warnings: warnings}, nil
+	out := Result{Object: next, Warnings: warnings}
+	if plainJSON(e, raw) {
+		out.JSON = raw
+	}
+	return out, nil
 }
 
 // pendingFinalizers reports whether anything still holds the object's deletion.
