@@ -231,11 +231,20 @@ func TestStatusScaleAndGeneration(t *testing.T) {
 		t.Fatalf("scale: %v", scale.Object)
 	}
 	_ = unstructured.SetNestedField(scale.Object, int64(5), "spec", "replicas")
-	if _, err := c.Dynamic.Resource(widgets).Namespace("default").Update(ctx, scale, metav1.UpdateOptions{}, "scale"); err != nil {
+	// Writes of the scale answer with the Scale, as kubectl scale expects.
+	updated, err := c.Dynamic.Resource(widgets).Namespace("default").Update(ctx, scale, metav1.UpdateOptions{}, "scale")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Dynamic.Resource(widgets).Namespace("default").Patch(ctx, "s", types.MergePatchType, []byte(`{"spec":{"replicas":7}}`), metav1.PatchOptions{}, "scale"); err != nil {
+	if updated.GetKind() != "Scale" || nested(updated, "spec", "replicas") != int64(5) {
+		t.Fatalf("scale update answered: %v", updated.Object)
+	}
+	patched, err := c.Dynamic.Resource(widgets).Namespace("default").Patch(ctx, "s", types.MergePatchType, []byte(`{"spec":{"replicas":7}}`), metav1.PatchOptions{}, "scale")
+	if err != nil {
 		t.Fatal(err)
+	}
+	if patched.GetKind() != "Scale" || nested(patched, "spec", "replicas") != int64(7) {
+		t.Fatalf("scale patch answered: %v", patched.Object)
 	}
 	got, _ := w.Get(ctx, "s", metav1.GetOptions{})
 	if r, _, _ := unstructured.NestedInt64(got.Object, "spec", "replicas"); r != 7 || got.GetGeneration() != 4 {

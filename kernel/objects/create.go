@@ -40,7 +40,8 @@ type Result struct {
 	Created bool
 	// JSON is what the write stored, Object's encoding without its resourceVersion
 	// (ujson.AppendWithResourceVersion puts it back), when the kind is stored
-	// unsealed; nil otherwise. A response written from it is not encoded twice.
+	// unsealed; nil otherwise. A response written from it is not encoded twice, so
+	// whoever answers with another Object must clear it.
 	JSON []byte
 }
 

@@ -115,6 +115,7 @@ func (s *Service) UpdateScale(ctx context.Context, e *registry.Entry, namespace,
 		return res, err
 	}
 	res.Object, err = scaleOf(e, res.Object)
+	res.JSON = nil // the answer is the Scale, not what was stored
 	return res, err
 }
 
