@@ -80,6 +80,9 @@ func New(cfg Config) (_ *Kernel, err error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	if cfg.PluginStatusInterval <= 0 {
+		cfg.PluginStatusInterval = 5 * time.Second
+	}
 	if err := checkDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -297,11 +300,7 @@ func (k *Kernel) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); _ = k.gc.Run(ctx) }()
 	go func() { defer wg.Done(); k.compactLoop(ctx) }()
 	go func() { defer wg.Done(); _ = k.sched.Run(ctx) }()
-	statusEvery := k.cfg.PluginStatusInterval
-	if statusEvery <= 0 {
-		statusEvery = 5 * time.Second
-	}
-	go func() { defer wg.Done(); _ = k.profiles.Run(ctx, k.sched.ProfileStats, statusEvery) }()
+	go func() { defer wg.Done(); _ = k.profiles.Run(ctx, k.sched.ProfileStats, k.cfg.PluginStatusInterval) }()
 	if k.nodes != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = k.nodes.Run(ctx) }()

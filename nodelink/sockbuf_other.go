@@ -4,8 +4,6 @@ package nodelink
 
 import "net"
 
-const serverReceiveBuffer = 16 << 20
-
 func growReceiveBuffer(pc net.PacketConn, size int) {
 	if udp, ok := pc.(*net.UDPConn); ok {
 		_ = udp.SetReadBuffer(size)

@@ -22,4 +22,8 @@ func (h *heapMemory) Reallocate(size uint64) []byte {
 
 func (h *heapMemory) Free() { h.buf = nil }
 
+func newHeapMemory(capacity uint64) experimental.LinearMemory {
+	return &heapMemory{buf: make([]byte, 0, capacity)}
+}
+
 var _ experimental.LinearMemory = (*heapMemory)(nil)

@@ -39,6 +39,6 @@ func memoryAllocator() experimental.MemoryAllocator {
 				return &reservedMemory{buf: buf}
 			}
 		}
-		return &heapMemory{buf: make([]byte, 0, capacity)}
+		return newHeapMemory(capacity)
 	})
 }

@@ -6,6 +6,6 @@ import "github.com/tetratelabs/wazero/experimental"
 
 func memoryAllocator() experimental.MemoryAllocator {
 	return experimental.MemoryAllocatorFunc(func(capacity, max uint64) experimental.LinearMemory {
-		return &heapMemory{buf: make([]byte, 0, capacity)}
+		return newHeapMemory(capacity)
 	})
 }
