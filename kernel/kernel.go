@@ -190,6 +190,7 @@ func New(cfg Config) (_ *Kernel, err error) {
 		if k.nodes, err = nodes.New(nc); err != nil {
 			return nil, err
 		}
+		k.metrics.MustRegister(linkCollector{k.nodes.Link()})
 		for _, sr := range k.nodes.Subresources() {
 			k.api.HandleSubresource(sr)
 		}

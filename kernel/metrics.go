@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"weft.dev/weft/nodelink"
 	"weft.dev/weft/store"
 )
 
@@ -72,4 +73,39 @@ func newShadowCounter(reg prometheus.Registerer) func(profile, shadow string, ag
 		c.WithLabelValues(profile, shadow, "agree").Add(float64(agreed))
 		c.WithLabelValues(profile, shadow, "disagree").Add(float64(disagreed))
 	}
+}
+
+// linkCollector exports the node link's state when scraped: whether it lags, its
+// socket's queue and drops, and the watchdog's cuts (nodelink/lag.go).
+type linkCollector struct{ srv *nodelink.Server }
+
+var (
+	descLinkNodes   = prometheus.NewDesc("weft_nodelink_nodes", "Nodes connected over the node link.", nil, nil)
+	descLinkLagging = prometheus.NewDesc("weft_nodelink_lagging", "1 while the node link shows signs that the kernel is not keeping up with its nodes.", nil, nil)
+	descLinkQueued  = prometheus.NewDesc("weft_nodelink_socket_queued_bytes", "Bytes waiting in the node link's UDP socket.", nil, nil)
+	descLinkBuffer  = prometheus.NewDesc("weft_nodelink_socket_buffer_bytes", "The node link's UDP receive buffer, as the OS counts it.", nil, nil)
+	descLinkDrops   = prometheus.NewDesc("weft_nodelink_socket_drops_total", "Datagrams the node link's UDP socket dropped for want of room.", nil, nil)
+	descLinkCuts    = prometheus.NewDesc("weft_nodelink_heartbeat_cuts_total", "Node connections cut for missing heartbeats.", nil, nil)
+	descLinkSpared  = prometheus.NewDesc("weft_nodelink_heartbeat_spared_total", "Times a late node connection was left alone because the link lagged.", nil, nil)
+)
+
+func (linkCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLinkNodes, descLinkLagging, descLinkQueued, descLinkBuffer, descLinkDrops, descLinkCuts, descLinkSpared} {
+		ch <- d
+	}
+}
+
+func (c linkCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.srv.Stats()
+	lagging := 0.0
+	if s.Lagging {
+		lagging = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descLinkNodes, prometheus.GaugeValue, float64(s.Nodes))
+	ch <- prometheus.MustNewConstMetric(descLinkLagging, prometheus.GaugeValue, lagging)
+	ch <- prometheus.MustNewConstMetric(descLinkQueued, prometheus.GaugeValue, float64(s.SocketQueued))
+	ch <- prometheus.MustNewConstMetric(descLinkBuffer, prometheus.GaugeValue, float64(s.SocketBuffer))
+	ch <- prometheus.MustNewConstMetric(descLinkDrops, prometheus.CounterValue, float64(s.SocketDrops))
+	ch <- prometheus.MustNewConstMetric(descLinkCuts, prometheus.CounterValue, float64(s.HeartbeatCuts))
+	ch <- prometheus.MustNewConstMetric(descLinkSpared, prometheus.CounterValue, float64(s.Spared))
 }

@@ -30,7 +30,9 @@
 //   - Liveness is the application's heartbeats: 3 missed ones cut a node, whether it
 //     vanished or its agent is stuck while its QUIC stack lives (6-6.5 s, inside a 15 s
 //     NotReady budget). QUIC's idle timeout (10 s) tells a node the kernel is gone;
-//     keep-alives never fire while heartbeats flow.
+//     keep-alives never fire while heartbeats flow. While the link lags (its socket
+//     drops or queues, its sweeps run late, many nodes fall silent at once), a silent
+//     node gets four times longer (lag.go): the kernel may be why it sounds silent.
 //   - Node writes travel on node-opened request streams, one request and one response
 //     each, so a slow write never holds a watch and the kernel's handler needs no
 //     second connection or credential (ServerConfig.Request, Client.Request).

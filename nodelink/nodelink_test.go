@@ -576,7 +576,7 @@ func TestWatchdogSparesNodeThatBeatSinceTheSweep(t *testing.T) {
 	sc := &serverConn{}
 	sc.beatLimit.Store(int64(time.Second))
 	sc.lastBeat.Store(time.Now().UnixNano())
-	cutLate([]*serverConn{sc})
+	cutLate([]*serverConn{sc}, 1)
 	if sc.beatLimit.Load() == 0 {
 		t.Fatal("the watchdog disarmed a node that had just beaten")
 	}

@@ -129,6 +129,10 @@ type Server struct {
 	// writeBufs are the batch buffers of watch streams' event writers.
 	writeBufs *sync.Pool
 
+	lag    lagMonitor
+	cuts   atomic.Uint64 // connections the watchdog cut
+	spared atomic.Uint64 // late connections a sweep let be, because the link lagged
+
 	mu     sync.Mutex
 	nodes  map[string]*nodeState
 	conns  map[*quic.Conn]struct{} // every accepted connection, joined or not
@@ -222,6 +226,9 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	// Before quic-go, which keeps a buffer larger than the one it wants; it changes
 	// a given socket's buffer too.
 	growReceiveBuffer(pc, serverReceiveBuffer)
+	s.lag.sock = socketStats(pc)
+	s.lag.every = min(cfg.HeartbeatInterval/4, 500*time.Millisecond)
+	s.lag.hold = missedHeartbeats * cfg.HeartbeatInterval
 	var err error
 	if s.ln, err = quic.Listen(pc, tlsConf, s.qconf); err != nil {
 		if s.ownPC != nil {
@@ -287,7 +294,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.watchdog(min(s.cfg.HeartbeatInterval/4, 500*time.Millisecond))
+			s.watchdog()
 		}()
 	}
 	s.mu.Unlock()
@@ -441,10 +448,12 @@ func (s *Server) serveNode(conn *quic.Conn) {
 // watchdog cuts nodes that keep their QUIC connection alive but stopped heartbeating:
 // their agent is stuck, and the kernel should treat them as gone. One sweep serves
 // every connection; a ticker per connection was 10,000 wake-ups a second at 5000 nodes.
-func (s *Server) watchdog(every time.Duration) {
-	t := time.NewTicker(every)
+// While the link lags (lag.go), silent nodes get lagStretch times longer.
+func (s *Server) watchdog() {
+	t := time.NewTicker(s.lag.every)
 	defer t.Stop()
 	var late []*serverConn
+	wasLagging := false
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -453,31 +462,56 @@ func (s *Server) watchdog(every time.Duration) {
 		}
 		now := time.Now().UnixNano()
 		late = late[:0]
+		connected := 0
 		s.mu.Lock()
 		for _, st := range s.nodes {
 			for _, sc := range st.conns {
-				if limit := sc.beatLimit.Load(); limit > 0 && now-sc.lastBeat.Load() > limit {
+				limit := sc.beatLimit.Load()
+				if limit <= 0 {
+					continue
+				}
+				connected++
+				if now-sc.lastBeat.Load() > limit {
 					late = append(late, sc)
 				}
 			}
 		}
 		s.mu.Unlock()
-		cutLate(late)
+		why := s.lag.observe(now, len(late), connected)
+		lagging := s.lag.lagging(now)
+		switch {
+		case why != "" && !wasLagging:
+			s.cfg.Logger.Warn("node link lagging: silent nodes get longer before they are cut", "why", why, "stretch", lagStretch)
+		case !lagging && wasLagging:
+			s.cfg.Logger.Info("node link caught up")
+		}
+		wasLagging = lagging
+		stretch := int64(1)
+		if lagging {
+			stretch = lagStretch
+		}
+		cut := cutLate(late, stretch)
+		s.cuts.Add(uint64(cut))
+		s.spared.Add(uint64(len(late) - cut))
 	}
 }
 
-// cutLate closes the connections the sweep found silent, unless a heartbeat came in
-// since: under load the sweep and a node's heartbeat race, and a node that just
-// proved alive was being cut (the log said "no heartbeat for -874ms").
-func cutLate(late []*serverConn) {
+// cutLate closes the connections the sweep found silent for stretch times their
+// limit, unless a heartbeat came in since: under load the sweep and a node's
+// heartbeat race, and a node that just proved alive was being cut (the log said "no
+// heartbeat for -874ms"). It returns how many it cut.
+func cutLate(late []*serverConn, stretch int64) int {
+	cut := 0
 	for _, sc := range late {
 		silent := time.Now().UnixNano() - sc.lastBeat.Load()
-		if limit := sc.beatLimit.Load(); limit <= 0 || silent <= limit {
+		if limit := sc.beatLimit.Load(); limit <= 0 || silent <= stretch*limit {
 			continue
 		}
 		sc.beatLimit.Store(0)
+		cut++
 		_ = sc.conn.CloseWithError(connCodeHeartbeatTimeout, fmt.Sprintf("no heartbeat for %s", time.Duration(silent).Round(time.Millisecond)))
 	}
+	return cut
 }
 
 func (s *Server) serveStream(sc *serverConn, st *quic.Stream) {
@@ -871,6 +905,42 @@ func (s *Server) Nodes() []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// Lagging reports whether the link has shown, within the last three heartbeat
+// intervals, signs that the kernel is not keeping up with its nodes (lag.go). While
+// it does, a node's silence is weak evidence that the node is gone.
+func (s *Server) Lagging() bool { return s.lag.lagging(time.Now().UnixNano()) }
+
+// Stats is the link's state for metrics.
+type Stats struct {
+	Nodes   int  // connected
+	Lagging bool // see Lagging
+	// The UDP socket, where the OS says (Linux): bytes waiting to be read, its
+	// receive buffer and datagrams it dropped for want of room.
+	SocketQueued, SocketBuffer int
+	SocketDrops                uint32
+	// HeartbeatCuts counts connections cut for silence; Spared counts the times a
+	// sweep found a connection late but let it be because the link lagged.
+	HeartbeatCuts, Spared uint64
+}
+
+// Stats reads the link's state.
+func (s *Server) Stats() Stats {
+	out := Stats{Lagging: s.Lagging(), HeartbeatCuts: s.cuts.Load(), Spared: s.spared.Load()}
+	s.mu.Lock()
+	for _, st := range s.nodes {
+		if len(st.conns) > 0 {
+			out.Nodes++
+		}
+	}
+	s.mu.Unlock()
+	if s.lag.sock != nil {
+		if st, ok := s.lag.sock(); ok {
+			out.SocketQueued, out.SocketBuffer, out.SocketDrops = st.Queued, st.Buffer, st.Drops
+		}
+	}
 	return out
 }
 

@@ -68,3 +68,38 @@ func receiveBuffer(t *testing.T, pc net.PacketConn) int {
 	}
 	return size
 }
+
+// socketStats reads what the lag monitor judges by: datagrams nobody read yet are
+// queued bytes, and those past a full buffer are drops.
+func TestSocketStats(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if err := pc.(*net.UDPConn).SetReadBuffer(4096); err != nil {
+		t.Fatal(err)
+	}
+	stats := socketStats(pc)
+	if stats == nil {
+		t.Fatal("no socket stats on Linux")
+	}
+	before, ok := stats()
+	if !ok || before.Queued != 0 || before.Buffer == 0 {
+		t.Fatalf("fresh socket: %+v %v", before, ok)
+	}
+	out, err := net.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	for range 200 {
+		if _, err := out.Write(make([]byte, 512)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, ok := stats()
+	if !ok || after.Queued == 0 || after.Drops == before.Drops {
+		t.Fatalf("after 200 unread datagrams into a %d-byte buffer: %+v %v", before.Buffer, after, ok)
+	}
+}

@@ -310,6 +310,7 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 				b.ReportMetric(running.Seconds(), "s-to-all-running")
 				b.ReportMetric(c.joined.Seconds(), "s-to-nodes-ready")
 				b.ReportMetric(float64(total)/c.backlog(b, total).Seconds(), "backlog-bound-pods/s")
+				c.reportLink(b)
 				b.ReportMetric(0, "ns/op")
 			}
 		})
@@ -345,6 +346,23 @@ func (c *simCluster) backlog(b *testing.B, total int) time.Duration {
 		b.ReportMetric(float64((now[i]-cpu[i]).Microseconds())/1000/float64(total), unit)
 	}
 	return bound - t0.Sub(l.start)
+}
+
+// reportLink reports what the node link went through over the run: datagrams its
+// socket dropped, and nodes the heartbeat watchdog cut or spared because the link
+// lagged. Drops explain most of the spread between runs of one build.
+func (c *simCluster) reportLink(b *testing.B) {
+	raw, err := c.client.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, unit := range map[string]string{
+		"weft_nodelink_socket_drops_total":     "link-drops",
+		"weft_nodelink_heartbeat_cuts_total":   "link-cuts",
+		"weft_nodelink_heartbeat_spared_total": "link-spared",
+	} {
+		b.ReportMetric(metricValue(b, raw, name), unit)
+	}
 }
 
 // profileServer, when the environment variable env names a file and WEFT_BENCH_PPROF

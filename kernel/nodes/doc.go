@@ -34,7 +34,9 @@
 // each node's heartbeats on its connection, so it need not wait for a Lease to age.
 // A node silent for Config.GracePeriod (default 10 s, checked every 0.5 s) is marked
 // Ready=Unknown with node.kubernetes.io/unreachable taints, inside the 15 s goal
-// (Kubernetes takes 40-50 s). Pods are then deleted, with grace 0 because nobody can
+// (Kubernetes takes 40-50 s); while the node link lags (nodelink.Server.Lagging),
+// the kernel may be why nodes sound silent, and it waits for the Lease duration (40 s)
+// instead. Pods are then deleted, with grace 0 because nobody can
 // confirm their termination, once their toleration of the unreachable NoExecute taint
 // runs out (Config.DefaultTolerationSeconds, 300 s, for pods without one, as the
 // DefaultTolerationSeconds admission plugin would give them), so their controllers

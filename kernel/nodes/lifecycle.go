@@ -39,6 +39,18 @@ type nodeState struct {
 // bound to it meanwhile, tolerations added).
 const evictionRecheck = 10 * time.Second
 
+// grace is how long a node may be silent before it is NotReady. While the node link
+// lags, the kernel itself may be why nodes sound silent, so it waits for the Lease
+// duration, as kube-controller-manager judges every node: marking healthy nodes
+// unreachable in an overload would taint them, turn the scheduler away from them
+// and, at worst, start evictions.
+func (m *Manager) grace() time.Duration {
+	if m.lagging != nil && m.lagging() {
+		return max(m.cfg.GracePeriod, m.cfg.LeaseDuration)
+	}
+	return m.cfg.GracePeriod
+}
+
 func (m *Manager) state(node string) *nodeState {
 	st := m.nodes[node]
 	if st == nil {
@@ -100,20 +112,20 @@ func (m *Manager) monitor(ctx context.Context) {
 // is due. At 5000 nodes, a lookup and a lock per node twice a second were a few
 // percent of the kernel's CPU with nothing to do.
 func (m *Manager) sweep() (act, renew []string) {
-	now := m.cfg.Now()
+	now, grace := m.cfg.Now(), m.grace()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for name, st := range m.nodes {
 		silent := now.Sub(st.lastSeen)
 		switch {
-		case st.connected && silent < m.cfg.GracePeriod:
+		case st.connected && silent < grace:
 			if st.registered && (!st.ready || st.notReady) {
 				act = append(act, name)
 			}
 			if st.registered && now.Sub(st.lastLease) >= m.cfg.LeaseRenewInterval {
 				renew = append(renew, name)
 			}
-		case silent >= m.cfg.GracePeriod:
+		case silent >= grace:
 			act = append(act, name)
 		}
 	}
@@ -192,7 +204,7 @@ func (m *Manager) adoptExisting(ctx context.Context) {
 // check judges one node's liveness again, as it is now (the sweep that picked it
 // may have acted on others meanwhile), and acts on it.
 func (m *Manager) check(ctx context.Context, node string) {
-	now := m.cfg.Now()
+	now, grace := m.cfg.Now(), m.grace()
 	m.mu.Lock()
 	st, ok := m.nodes[node]
 	if ok {
@@ -204,13 +216,13 @@ func (m *Manager) check(ctx context.Context, node string) {
 	}
 	silent := now.Sub(st.lastSeen)
 	switch {
-	case st.connected && silent < m.cfg.GracePeriod:
+	case st.connected && silent < grace:
 		if st.registered && (!st.ready || st.notReady) {
 			if err := m.markReady(ctx, node); err != nil {
 				m.log.Warn("mark node ready", "node", node, "err", err)
 			}
 		}
-	case silent >= m.cfg.GracePeriod:
+	case silent >= grace:
 		if !st.notReady {
 			if err := m.markNotReady(ctx, node, silent); err != nil {
 				m.log.Warn("mark node not ready", "node", node, "err", err)

@@ -93,6 +93,7 @@ type Manager struct {
 	log      *slog.Logger
 	objects  *objects.Service
 	srv      *nodelink.Server
+	lagging  func() bool // whether the node link lags (the lifecycle's grace widens)
 	pc       net.PacketConn
 	cidr     *cidrAllocator
 	joinPath string
@@ -194,7 +195,7 @@ func New(cfg Config) (*Manager, error) {
 		pc.Close()
 		return nil, err
 	}
-	m.pc = pc
+	m.pc, m.lagging = pc, m.srv.Lagging
 	m.join = nodelink.JoinInfo{Server: advertise, Token: token, CAFingerprint: cfg.CA.Fingerprint()}
 	m.joinPath = filepath.Join(cfg.DataDir, joinFileName)
 	if err := nodelink.WriteJoinFile(m.joinPath, m.join); err != nil {

@@ -1,7 +1,9 @@
 package nodes
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
@@ -106,5 +108,31 @@ func TestEncodeForNode(t *testing.T) {
 	}
 	if meta := shared["metadata"].(map[string]any); meta["managedFields"] == nil || meta["resourceVersion"] != "5" {
 		t.Errorf("the shared object was changed: %v", meta)
+	}
+}
+
+// While the node link lags, a node silent past the grace period is not acted on
+// until it has been silent for the Lease duration; otherwise it is.
+func TestSweepWaitsForTheLeaseWhileTheLinkLags(t *testing.T) {
+	now := time.Unix(1000, 0)
+	lagging := false
+	m := &Manager{
+		cfg:     Config{GracePeriod: 10 * time.Second, LeaseDuration: 40 * time.Second, LeaseRenewInterval: time.Hour, Now: func() time.Time { return now }},
+		nodes:   map[string]*nodeState{},
+		lagging: func() bool { return lagging },
+	}
+	for name, silent := range map[string]time.Duration{"quiet": 15 * time.Second, "gone": 41 * time.Second, "fine": time.Second} {
+		m.nodes[name] = &nodeState{connected: true, registered: true, ready: true, lastSeen: now.Add(-silent), lastLease: now}
+	}
+	for _, tc := range []struct {
+		lagging bool
+		want    []string
+	}{{false, []string{"gone", "quiet"}}, {true, []string{"gone"}}} {
+		lagging = tc.lagging
+		act, _ := m.sweep()
+		slices.Sort(act)
+		if !slices.Equal(act, tc.want) {
+			t.Errorf("lagging %v: sweep acts on %v, want %v", tc.lagging, act, tc.want)
+		}
 	}
 }

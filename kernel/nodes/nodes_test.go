@@ -96,6 +96,16 @@ func TestRegistrationIPAMAndScopedWrites(t *testing.T) {
 	if len(na.Status.Addresses) == 0 || na.Status.Addresses[0].Address != "127.0.0.1" {
 		t.Errorf("addresses %v", na.Status.Addresses)
 	}
+	// The link's state is in the metrics: both nodes, and the socket's accounting.
+	metrics, err := c.Client.Discovery().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"weft_nodelink_nodes 2\n", "weft_nodelink_lagging 0\n", "weft_nodelink_socket_buffer_bytes ", "weft_nodelink_socket_drops_total ", "weft_nodelink_heartbeat_cuts_total 0\n"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 	// A second report keeps the CIDR.
 	if again := register(t, a); again.Spec.PodCIDR != na.Spec.PodCIDR {
 		t.Fatalf("CIDR changed from %s to %s", na.Spec.PodCIDR, again.Spec.PodCIDR)
