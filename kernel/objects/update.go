@@ -113,17 +113,7 @@ func (s *Service) commitUpdate(ctx context.Context, e *registry.Entry, sub strin
 		}
 	case SubStatus:
 		// Only status changes; managedFields carry the status writer's ownership.
-		mf, hasMF, _ := unstructured.NestedFieldNoCopy(next.Object, "metadata", "managedFields")
-		status, hasStatus := next.Object["status"]
-		next = cur.DeepCopy()
-		if hasMF {
-			_ = unstructured.SetNestedField(next.Object, mf, "metadata", "managedFields")
-		}
-		if hasStatus {
-			next.Object["status"] = status
-		} else {
-			delete(next.Object, "status")
-		}
+		keepStatusOnly(cur, next)
 	case SubFinalize:
 		fs, hasFS, _ := unstructured.NestedFieldCopy(next.Object, "spec", "finalizers")
 		next = cur.DeepCopy()
@@ -235,6 +225,54 @@ func pendingFinalizers(e *registry.Entry, obj *unstructured.Unstructured) bool {
 		return true
 	}
 	return isNamespace(e) && len(NamespaceFinalizers(obj)) > 0
+}
+
+// keepStatusOnly makes next, a status write's object, cur with next's status and
+// managedFields (cur's when next has none): whatever else next changed is put back.
+// next is the writer's own copy, so what it left as it was is kept rather than
+// copied again; a second copy of the whole pod was a fifth of a node's status write.
+func keepStatusOnly(cur, next *unstructured.Unstructured) {
+	nextMeta, _ := next.Object["metadata"].(map[string]any)
+	curMeta, _ := cur.Object["metadata"].(map[string]any)
+	mf, hasMF := nextMeta["managedFields"]
+	restore(next.Object, cur.Object, func(k string) bool { return k == "status" || k == "metadata" })
+	switch {
+	case curMeta == nil:
+		delete(next.Object, "metadata")
+		return
+	case nextMeta == nil:
+		nextMeta = runtime.DeepCopyJSONValue(curMeta).(map[string]any)
+		next.Object["metadata"] = nextMeta
+	default:
+		restore(nextMeta, curMeta, func(k string) bool { return k == "managedFields" })
+	}
+	if !hasMF {
+		mf, hasMF = curMeta["managedFields"]
+		mf = runtime.DeepCopyJSONValue(mf)
+	}
+	if hasMF {
+		nextMeta["managedFields"] = mf
+	} else {
+		delete(nextMeta, "managedFields")
+	}
+}
+
+// restore makes dst's members equal src's, but those keep names: members equal
+// already stay, others are copied from src, which may be shared.
+func restore(dst, src map[string]any, keep func(string) bool) {
+	for k, v := range src {
+		if keep(k) {
+			continue
+		}
+		if dv, ok := dst[k]; !ok || !jsonEqual(v, dv) {
+			dst[k] = runtime.DeepCopyJSONValue(v)
+		}
+	}
+	for k := range dst {
+		if _, ok := src[k]; !ok && !keep(k) {
+			delete(dst, k)
+		}
+	}
 }
 
 func copyField(from, to *unstructured.Unstructured, field string) {
