@@ -1,18 +1,39 @@
 package ujson
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
 // Marshal returns the JSON encoding of v, byte for byte what json.Marshal returns.
+// It encodes into a pooled buffer and returns an exact-size copy: growing a fresh
+// buffer to a pod's size took three allocations and twice the bytes, and the
+// members slice each encoding sorts objects in was grown anew every time.
 func Marshal(v any) ([]byte, error) {
-	return Append(make([]byte, 0, 1024), v)
+	e := encoders.Get().(*encoder)
+	e.b, e.err = e.b[:0], nil
+	e.value(v)
+	out, err := bytes.Clone(e.b), e.err
+	if cap(e.b) <= maxPooledBuffer {
+		encoders.Put(e)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
+
+// maxPooledBuffer: an encoder that grew past this for one huge object is dropped
+// rather than kept for the small ones.
+const maxPooledBuffer = 256 << 10
+
+var encoders = sync.Pool{New: func() any { return &encoder{b: make([]byte, 0, 4096)} }}
 
 // Append appends the JSON encoding of v to b.
 func Append(b []byte, v any) ([]byte, error) {
