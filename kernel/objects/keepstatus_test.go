@@ -131,7 +131,10 @@ func BenchmarkKeepStatusOnly(b *testing.B) {
 		keep func(cur, next *unstructured.Unstructured) *unstructured.Unstructured
 	}{
 		{"copy", keepStatusOnlyByCopy},
-		{"restore", func(cur, next *unstructured.Unstructured) *unstructured.Unstructured { keepStatusOnly(cur, next); return next }},
+		{"restore", func(cur, next *unstructured.Unstructured) *unstructured.Unstructured {
+			keepStatusOnly(cur, next)
+			return next
+		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
