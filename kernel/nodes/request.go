@@ -82,7 +82,7 @@ func (m *Manager) serveRequest(ctx context.Context, node string, req *nodeapi.Re
 }
 
 func objectResponse(obj *unstructured.Unstructured) (*nodeapi.Response, error) {
-	raw, err := json.Marshal(obj.Object)
+	raw, err := ujson.Marshal(obj.Object)
 	if err != nil {
 		return nil, err
 	}

@@ -304,6 +304,12 @@ func TestAgentAgainstKernel(t *testing.T) {
 		cm, ok := ag.a.Objects().ConfigMap("default", "cfg")
 		return ok && cm.Data["k"] == "v", nil
 	})
+	// One report registered the node; the status loop, running by now, does not
+	// report again for the same connect.
+	time.Sleep(300 * time.Millisecond)
+	if n := ag.a.Stats().StatusReports; n != 1 {
+		t.Errorf("%d node status reports after one connect, want 1", n)
+	}
 
 	// A pod bound to the node reaches the manager; its status reaches the API.
 	pod := &corev1.Pod{
