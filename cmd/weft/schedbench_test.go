@@ -367,21 +367,23 @@ func (c *simCluster) reportLink(b *testing.B) {
 
 // profileServer, when the environment variable env names a file and WEFT_BENCH_PPROF
 // the server's pprof address, writes a 10 s CPU profile of the server, starting now,
-// to that file, and one of weft sim to FILE.sim when WEFT_BENCH_SIM_PPROF is set; the
+// to that file, what it allocated meanwhile to FILE.allocs, and a CPU profile of
+// weft sim to FILE.sim when WEFT_BENCH_SIM_PPROF is set; the
 // channel closes when they are written (at once otherwise).
 func profileServer(b *testing.B, env string) <-chan struct{} {
 	done := make(chan struct{})
 	file := os.Getenv(env)
 	var wg sync.WaitGroup
-	for _, t := range []struct{ addr, file string }{
-		{os.Getenv("WEFT_BENCH_PPROF"), file},
-		{os.Getenv("WEFT_BENCH_SIM_PPROF"), file + ".sim"},
+	for _, t := range []struct{ addr, file, profile string }{
+		{os.Getenv("WEFT_BENCH_PPROF"), file, "profile"},
+		{os.Getenv("WEFT_BENCH_PPROF"), file + ".allocs", "allocs"},
+		{os.Getenv("WEFT_BENCH_SIM_PPROF"), file + ".sim", "profile"},
 	} {
 		if file == "" || t.addr == "" {
 			continue
 		}
 		wg.Go(func() {
-			resp, err := http.Get("http://" + t.addr + "/debug/pprof/profile?seconds=10")
+			resp, err := http.Get("http://" + t.addr + "/debug/pprof/" + t.profile + "?seconds=10")
 			if err != nil {
 				b.Logf("%s: %v", env, err)
 				return
