@@ -107,6 +107,9 @@ func startSimCluster(b *testing.B, nodes int) *simCluster {
 	b.Cleanup(func() { _ = sim.Process.Signal(syscall.SIGTERM); _ = sim.Wait() })
 	c.sim = sim.Process
 	start := time.Now()
+	// The join's first 30 s, when WEFT_BENCH_JOIN_PROFILE names a file.
+	joinProfiled := profileServer(b, "WEFT_BENCH_JOIN_PROFILE", 30)
+	defer func() { <-joinProfiled }()
 	// A watch, not a poll: listing thousands of Nodes every 200 ms was a share of the
 	// kernel's CPU during the very join being measured.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -285,7 +288,8 @@ func (l *podLoad) wait(b *testing.B, limit time.Duration) (bound, running time.D
 // scheduler_perf floors (680-810 pods/s at 5000 nodes). WEFT_BENCH_SIM_SIZES
 // overrides the sizes, as nodes x pods (default "500x10000,5000x10000").
 // WEFT_BENCH_E2E_PROFILE and WEFT_BENCH_BACKLOG_PROFILE name files for 10 s CPU
-// profiles from the start of each phase (see profileServer).
+// profiles from the start of each phase, WEFT_BENCH_JOIN_PROFILE for the nodes'
+// join's first 30 s (see profileServer).
 func BenchmarkSchedulingThroughput(b *testing.B) {
 	sizes := os.Getenv("WEFT_BENCH_SIM_SIZES")
 	if sizes == "" {
@@ -300,7 +304,7 @@ func BenchmarkSchedulingThroughput(b *testing.B) {
 			for range b.N {
 				c := startSimCluster(b, nodes)
 				cpu := c.cpuNow(b)
-				profiled := profileServer(b, "WEFT_BENCH_E2E_PROFILE")
+				profiled := profileServer(b, "WEFT_BENCH_E2E_PROFILE", 10)
 				l := c.load(b, "p", total, 64)
 				bound, running := l.wait(b, 15*time.Minute)
 				c.cpuPerPod(b, cpu, total)
@@ -332,7 +336,7 @@ func (c *simCluster) backlog(b *testing.B, total int) time.Duration {
 	prof := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "weft.dev/v1alpha1", "kind": "SchedulerProfile",
 		"metadata": map[string]any{"name": profile}, "spec": map[string]any{"policy": "defaultpolicy"}}}
 	cpu := c.cpuNow(b)
-	profiled := profileServer(b, "WEFT_BENCH_BACKLOG_PROFILE")
+	profiled := profileServer(b, "WEFT_BENCH_BACKLOG_PROFILE", 10)
 	t0 := time.Now()
 	if _, err := profiles.Create(context.Background(), prof, metav1.CreateOptions{}); err != nil {
 		b.Fatal(err)
@@ -366,11 +370,11 @@ func (c *simCluster) reportLink(b *testing.B) {
 }
 
 // profileServer, when the environment variable env names a file and WEFT_BENCH_PPROF
-// the server's pprof address, writes a 10 s CPU profile of the server, starting now,
+// the server's pprof address, writes a CPU profile of seconds of the server, from now,
 // to that file, what it allocated meanwhile to FILE.allocs, and a CPU profile of
 // weft sim to FILE.sim when WEFT_BENCH_SIM_PPROF is set; the
 // channel closes when they are written (at once otherwise).
-func profileServer(b *testing.B, env string) <-chan struct{} {
+func profileServer(b *testing.B, env string, seconds int) <-chan struct{} {
 	done := make(chan struct{})
 	file := os.Getenv(env)
 	var wg sync.WaitGroup
@@ -383,7 +387,7 @@ func profileServer(b *testing.B, env string) <-chan struct{} {
 			continue
 		}
 		wg.Go(func() {
-			resp, err := http.Get("http://" + t.addr + "/debug/pprof/" + t.profile + "?seconds=10")
+			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", t.addr, t.profile, seconds))
 			if err != nil {
 				b.Logf("%s: %v", env, err)
 				return
