@@ -3,6 +3,7 @@ package nodelink
 import (
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,7 +78,7 @@ func TestCutLateStretch(t *testing.T) {
 	sc := &serverConn{}
 	sc.beatLimit.Store(int64(time.Second))
 	sc.lastBeat.Store(time.Now().Add(-2 * time.Second).UnixNano())
-	if n := cutLate([]*serverConn{sc}, lagStretch); n != 0 || sc.beatLimit.Load() == 0 {
+	if n := cutLate([]*serverConn{sc}, lagStretch, new(atomic.Uint64)); n != 0 || sc.beatLimit.Load() == 0 {
 		t.Fatal("a node within the stretched limit was cut")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -576,7 +577,7 @@ func TestWatchdogSparesNodeThatBeatSinceTheSweep(t *testing.T) {
 	sc := &serverConn{}
 	sc.beatLimit.Store(int64(time.Second))
 	sc.lastBeat.Store(time.Now().UnixNano())
-	cutLate([]*serverConn{sc}, 1)
+	cutLate([]*serverConn{sc}, 1, new(atomic.Uint64))
 	if sc.beatLimit.Load() == 0 {
 		t.Fatal("the watchdog disarmed a node that had just beaten")
 	}

@@ -490,17 +490,19 @@ func (s *Server) watchdog() {
 		if lagging {
 			stretch = lagStretch
 		}
-		cut := cutLate(late, stretch)
-		s.cuts.Add(uint64(cut))
-		s.spared.Add(uint64(len(late) - cut))
+		cut := cutLate(late, stretch, &s.cuts)
+		if lagging {
+			s.spared.Add(uint64(len(late) - cut))
+		}
 	}
 }
 
 // cutLate closes the connections the sweep found silent for stretch times their
 // limit, unless a heartbeat came in since: under load the sweep and a node's
 // heartbeat race, and a node that just proved alive was being cut (the log said "no
-// heartbeat for -874ms"). It returns how many it cut.
-func cutLate(late []*serverConn, stretch int64) int {
+// heartbeat for -874ms"). It returns how many it cut, and counts each in cuts before
+// closing it, so that whoever sees the node disconnected sees it counted.
+func cutLate(late []*serverConn, stretch int64, cuts *atomic.Uint64) int {
 	cut := 0
 	for _, sc := range late {
 		silent := time.Now().UnixNano() - sc.lastBeat.Load()
@@ -509,6 +511,7 @@ func cutLate(late []*serverConn, stretch int64) int {
 		}
 		sc.beatLimit.Store(0)
 		cut++
+		cuts.Add(1)
 		_ = sc.conn.CloseWithError(connCodeHeartbeatTimeout, fmt.Sprintf("no heartbeat for %s", time.Duration(silent).Round(time.Millisecond)))
 	}
 	return cut
