@@ -2,7 +2,6 @@ package objects
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"weft.dev/weft/kernel/registry"
+	wschema "weft.dev/weft/kernel/schema"
 )
 
 // Field validation directives, as the fieldValidation query parameter spells them.
@@ -179,7 +179,7 @@ func validate(e *registry.Entry, u, old *unstructured.Unstructured) error {
 func contentChanged(e *registry.Entry, a, b map[string]any) bool {
 	skip := func(k string) bool { return k == "metadata" || (e.Status && k == "status") }
 	for k, v := range a {
-		if !skip(k) && !jsonEqual(v, b[k]) {
+		if !skip(k) && !wschema.JSONEqual(v, b[k]) {
 			return true
 		}
 	}
@@ -189,52 +189,6 @@ func contentChanged(e *registry.Entry, a, b map[string]any) bool {
 		}
 	}
 	return false
-}
-
-// jsonEqual is reflect.DeepEqual for decoded JSON (maps, slices, strings, numbers,
-// booleans, nil) without reflection, which was most of a status write's comparisons.
-// Types must match, as DeepEqual requires: int64(1) is not float64(1).
-func jsonEqual(a, b any) bool {
-	switch a := a.(type) {
-	case map[string]any:
-		b, ok := b.(map[string]any)
-		if !ok || len(a) != len(b) || (a == nil) != (b == nil) {
-			return false
-		}
-		for k, av := range a {
-			if bv, ok := b[k]; !ok || !jsonEqual(av, bv) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		b, ok := b.([]any)
-		if !ok || len(a) != len(b) || (a == nil) != (b == nil) {
-			return false
-		}
-		for i := range a {
-			if !jsonEqual(a[i], b[i]) {
-				return false
-			}
-		}
-		return true
-	case string:
-		b, ok := b.(string)
-		return ok && a == b
-	case int64:
-		b, ok := b.(int64)
-		return ok && a == b
-	case float64:
-		b, ok := b.(float64)
-		return ok && a == b
-	case bool:
-		b, ok := b.(bool)
-		return ok && a == b
-	case nil:
-		return b == nil
-	default:
-		return reflect.DeepEqual(a, b)
-	}
 }
 
 func hasFinalizer(u *unstructured.Unstructured, f string) bool {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"weft.dev/weft/kernel/registry"
+	wschema "weft.dev/weft/kernel/schema"
 	"weft.dev/weft/store"
 )
 
@@ -264,7 +265,7 @@ func restore(dst, src map[string]any, keep func(string) bool) {
 		if keep(k) {
 			continue
 		}
-		if dv, ok := dst[k]; !ok || !jsonEqual(v, dv) {
+		if dv, ok := dst[k]; !ok || !wschema.JSONEqual(v, dv) {
 			dst[k] = runtime.DeepCopyJSONValue(v)
 		}
 	}

@@ -89,6 +89,13 @@ func TestJSONEqualAndCanonicalKey(t *testing.T) {
 		{map[string]any{"a": int64(1)}, map[string]any{"b": int64(1)}, false},
 		{[]any{"x", true}, []any{"x", true}, true},
 		{[]any{"x"}, []any{"x", "y"}, false},
+		{map[string]any{}, map[string]any(nil), false},
+		{[]any{}, []any(nil), false},
+		{map[string]any(nil), nil, true},
+		{[]any(nil), map[string]any(nil), true},
+		{int64(1<<53 + 1), float64(1 << 53), false},
+		{int64(1 << 53), float64(1 << 53), true},
+		{float64(1 << 62), int64(1 << 62), true},
 	}
 	for _, tc := range tests {
 		if got := JSONEqual(tc.a, tc.b); got != tc.want {

@@ -69,8 +69,13 @@ func isIntegral(f float64) bool {
 }
 
 // JSONEqual compares decoded JSON values, treating int64(1) and 1.0 as
-// equal, as JSON does.
+// equal, as JSON does. A nil map or slice is null, not {} or []. It walks
+// without allocating or reflecting, which makes it cheap enough for the write
+// path (status writes, the generation check).
 func JSONEqual(a, b any) bool {
+	if isNull(a) || isNull(b) {
+		return isNull(a) && isNull(b)
+	}
 	switch av := a.(type) {
 	case map[string]any:
 		bv, ok := b.(map[string]any)
@@ -101,24 +106,41 @@ func JSONEqual(a, b any) bool {
 	case bool:
 		bv, ok := b.(bool)
 		return ok && av == bv
-	case nil:
-		return b == nil
 	}
 	if ai, ok := asInt64(a); ok {
 		if bi, ok := asInt64(b); ok {
 			return ai == bi
 		}
 		bf, ok := asFloat64(b)
-		return ok && float64(ai) == bf
+		return ok && intIsFloat(ai, bf)
 	}
 	if af, ok := asFloat64(a); ok {
 		if bi, ok := asInt64(b); ok {
-			return af == float64(bi)
+			return intIsFloat(bi, af)
 		}
 		bf, ok := asFloat64(b)
 		return ok && af == bf
 	}
 	return false
+}
+
+// isNull reports whether x encodes as JSON null: nil, or a nil map or slice.
+func isNull(x any) bool {
+	switch v := x.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		return v == nil
+	case []any:
+		return v == nil
+	}
+	return false
+}
+
+// intIsFloat reports whether f is exactly i: past 2^53, float64(i) rounds, and
+// 2^53+1 would otherwise equal 2^53.
+func intIsFloat(i int64, f float64) bool {
+	return isIntegral(f) && math.Abs(f) < 1<<63 && int64(f) == i
 }
 
 // canonicalKey renders a value so that JSONEqual values get equal keys; it
@@ -131,7 +153,17 @@ func canonicalKey(x any) string {
 		return "s" + v
 	case bool:
 		return strconv.FormatBool(v)
-	case map[string]any, []any:
+	case map[string]any:
+		if v == nil {
+			return "null"
+		}
+		var b strings.Builder
+		writeCanonical(&b, v)
+		return b.String()
+	case []any:
+		if v == nil {
+			return "null"
+		}
 		var b strings.Builder
 		writeCanonical(&b, v)
 		return b.String()
