@@ -201,7 +201,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if a.connects.Load() == connects {
 		// That report answered the connect signalled so far; the status loop would
-		// report again at once (5000 needless Node writes when weft sim starts).
+		// report again at once (5000 needless Node requests when weft sim starts).
 		select {
 		case <-a.connected:
 		default:
